@@ -1,0 +1,22 @@
+"""cgraph: compute, differentiate, check and draw computation graphs.
+
+    >>> import cgraph
+    >>> cgraph.evaluate("(a+b)*(b-c)", {"a": 2, "b": 3, "c": 4})
+    {'Y': array(-5.)}
+
+Heavy modules load on first use, so `import cgraph` stays cheap.
+"""
+from __future__ import annotations
+
+from .errors import CgraphError
+
+__version__ = "0.1.0"
+__all__ = ["CgraphError", "compile", "evaluate", "gradients", "Program", "__version__"]
+
+
+def __getattr__(name):
+    if name in ("compile", "evaluate", "gradients", "Program"):
+        from . import program
+
+        return getattr(program, name)
+    raise AttributeError(f"module 'cgraph' has no attribute {name!r}")

@@ -1,0 +1,820 @@
+"""AST → graph: names resolved, functions inlined, loops unrolled, shapes inferred.
+
+One builder serves both modes. It interprets the program's statements and
+adds a node for every operation through `Graph.add`; a static graph only
+folds constants while it builds, an eager graph runs every node as it is
+added, so in eager mode `if` and `while` can test real data. Errors found
+while building a static graph are collected, not raised one by one.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from . import ast as A
+from . import registry as R
+from . import shapes as S
+from .autodiff import backward
+from .errors import CgraphError, Diagnostic, nearest
+from .ir import Graph
+from .source import Span
+
+CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
+CHAIN_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "%": "mod",
+             "and": "logical_and", "or": "logical_or"}
+BINARY_OPS = {"^": "pow", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+SPECIAL_CALLS = ("grad", "jacobian", "hessian")
+MAX_CALL_DEPTH = 200
+
+
+@dataclass
+class ListVal:
+    """A `[...]` literal before it is known to be a tensor, a shape or a list of tensors."""
+    items: list
+    span: Span
+
+
+@dataclass
+class StrVal:
+    value: str
+    span: Span
+
+
+class _Return(Exception):
+    def __init__(self, value):
+        self.value = value
+
+
+class _Abort(Exception):
+    """Stop building: an error that leaves nothing sensible to continue with."""
+
+
+class Builder:
+    def __init__(self, program: A.Program, graph: Graph, input_shapes: Optional[dict] = None,
+                 max_iterations: int = 100_000, base_dir: Optional[str] = None):
+        self.prog = program
+        self.g = graph
+        self.input_shapes = input_shapes or {}
+        self.max_iterations = max_iterations
+        self.base_dir = base_dir or (os.path.dirname(os.path.abspath(program.file))
+                                     if program.file not in ("<expr>", "<stdin>") else os.getcwd())
+        self.errors: list[Diagnostic] = []
+        self.globals: dict[str, object] = {}
+        self.scopes: list[dict] = [self.globals]
+        self.funcs: dict[str, A.FuncDef] = {}
+        self.call_stack: list[str] = []
+        self.dims: dict[str, int] = {}
+        self.output_names: Optional[tuple] = None
+        self.last: Optional[tuple] = None      # ("name", n) or ("expr", node id)
+        self.bound_anywhere = _bound_names(program.body)
+
+    # ================================================================ driver
+    def build(self) -> Graph:
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old, 20_000))
+        try:
+            self.exec_block(self.prog.body)
+        except _Abort:
+            pass
+        except _Return as r:  # pragma: no cover - the parser rejects top-level return
+            self.error("syntax", "'return' outside a function", None)
+        except RecursionError:
+            raise CgraphError([Diagnostic("runtime", "the program nests too deeply to build", None,
+                                          "flatten deeply nested expressions or calls")]) from None
+        finally:
+            sys.setrecursionlimit(old)
+        if self.errors:
+            raise CgraphError(self.errors).with_source(self.prog.file, self.prog.source)
+        self._set_outputs()
+        if self.errors:
+            raise CgraphError(self.errors).with_source(self.prog.file, self.prog.source)
+        return self.g
+
+    def _set_outputs(self) -> None:
+        g = self.g
+        if self.output_names is not None:
+            names, spans = self.output_names
+            for n, sp in zip(names, spans):
+                v = self.globals.get(n)
+                if not isinstance(v, int):
+                    self.error("name", f"output '{n}' is not a value of the program", sp,
+                               self._did_you_mean(n))
+                else:
+                    g.outputs[n] = v
+        elif self.last is not None:
+            kind, what = self.last
+            if kind == "name":
+                g.outputs[what] = self.globals[what]
+            else:
+                name = "Y" if "Y" not in g.names else "_"
+                g.outputs[name] = what
+                if g.nodes[what].name is None:
+                    g.nodes[what].name = name
+
+    # ============================================================ diagnostics
+    def error(self, kind: str, message: str, span: Optional[Span], hint: Optional[str] = None):
+        d = Diagnostic(kind, message, span, hint)
+        if self.g.eager:  # an eager run cannot go on past an error
+            raise CgraphError([d]).with_source(self.prog.file, self.prog.source)
+        self.errors.append(d)
+        if len(self.errors) >= 50:
+            raise _Abort()
+
+    def poison(self, span) -> int:
+        """A stand-in for a value that failed to build, so building can go on."""
+        return self.g.add("error", (), {}, span)
+
+    def _did_you_mean(self, name: str) -> Optional[str]:
+        cands = set(self.globals) | set(self.scopes[-1]) | set(CONSTANTS) | set(self.funcs) \
+            | {op.name for op in R.builtins()}
+        near = nearest(name, cands)
+        return f"did you mean '{near}'?" if near else None
+
+    # ============================================================ statements
+    def exec_block(self, body) -> None:
+        for st in body:
+            try:
+                self.exec_stmt(st)
+            except CgraphError as exc:
+                if self.g.eager:
+                    raise exc.with_source(self.prog.file, self.prog.source)
+                self.errors.extend(exc.errors)
+
+    @property
+    def top(self) -> bool:
+        return len(self.scopes) == 1
+
+    def exec_stmt(self, st) -> None:
+        g = self.g
+        g.span = st.span
+        t = type(st)
+        if t is A.Assign:
+            value = self.expr(st.value)
+            if st.op is not None:
+                old = self.lookup(st.target, st.target_span)
+                value = self.binop(CHAIN_OPS[st.op], old, value, st.span)
+            self.bind(st.target, self.tensor(value, st.value.span), st.span, leaf_ok=st.op is None)
+        elif t is A.ExprStmt:
+            v = self.expr(st.value)
+            if self.top:
+                self.last = ("expr", self.tensor(v, st.span)) if not isinstance(v, StrVal) else self.last
+        elif t is A.Input:
+            self.exec_input(st)
+        elif t is A.Param:
+            self.exec_param(st)
+        elif t is A.Const:
+            v = self.tensor(self.expr(st.value), st.value.span)
+            if g.varies[v]:
+                self.error("value", f"const '{st.name}' depends on a leaf or an input", st.value.span,
+                           "a const must be computable when the graph is built; use a plain "
+                           "assignment for a value that changes")
+                v = self.poison(st.span)
+            self.scopes[-1][st.name] = v
+            self._name(st.name, v)
+        elif t is A.Print:
+            self.exec_print(st)
+        elif t is A.Assert:
+            self.exec_assert(st)
+        elif t is A.FuncDef:
+            self.funcs[st.name] = st
+        elif t is A.Return:
+            if self.top:
+                self.error("syntax", "'return' outside a function", st.span,
+                           "return only makes sense inside a def")
+                return
+            raise _Return(self.expr(st.value))
+        elif t is A.For:
+            self.exec_for(st)
+        elif t is A.If:
+            self.exec_if(st)
+        elif t is A.While:
+            self.exec_while(st)
+        elif t is A.Output:
+            if not self.top:
+                self.error("syntax", "'output' inside a function", st.span)
+                return
+            self.output_names = (st.names, st.name_spans)
+        else:  # pragma: no cover
+            raise TypeError(f"unknown statement {t.__name__}")
+
+    def bind(self, name: str, v: int, span: Span, leaf_ok: bool = True) -> None:
+        g = self.g
+        if name in self.dims and self.top:
+            self.error("name", f"'{name}' is a named dim of an input and cannot be reassigned", span)
+            return
+        if name in CONSTANTS:
+            pass  # shadowing pi or e is allowed, as in Python
+        if self.top and leaf_ok and not g.varies[v] and g.nodes[v].dtype != "bool" \
+                and g.nodes[v].op.name != "error":
+            # a top-level name bound to something that depends on no leaf is itself a leaf
+            default = g.values[v]
+            v = g.leaf(name, "leaf", default=default, shape=tuple(np.shape(default)), span=span)
+        self.scopes[-1][name] = v
+        if self.top:
+            self._name(name, v)
+            self.last = ("name", name)
+
+    def _name(self, name: str, v: int) -> None:
+        if self.top:
+            self.g.names.pop(name, None)
+            self.g.names[name] = v
+        if self.g.nodes[v].name is None:
+            self.g.nodes[v].name = name
+
+    def exec_input(self, st: A.Input) -> None:
+        g = self.g
+        if not self.top:
+            self.error("syntax", "'input' inside a function", st.span)
+            return
+        actual = self.input_shapes.get(st.name)
+        if g.eager and st.name in g.feed:
+            actual = tuple(np.shape(g.feed[st.name]))
+        declared = None
+        if st.shape is not None:
+            declared = []
+            for d in st.shape:
+                if isinstance(d, A.Num):
+                    declared.append(self.as_int(d.value, d.span, "a dim"))
+                elif d.id in self.dims:
+                    declared.append(self.dims[d.id])
+                else:
+                    declared.append(None)
+            declared = tuple(declared)
+            if actual is not None:
+                self.check_shape(st.name, declared, actual, st.span, st.shape)
+        shape = actual if actual is not None else declared
+        v = g.leaf(st.name, "input", shape=shape, span=st.span)
+        if st.shape is not None:  # bind the named dims
+            for k, d in enumerate(st.shape):
+                if isinstance(d, A.Name) and d.id not in self.dims:
+                    size = shape[k] if shape is not None and k < len(shape) else None
+                    if d.id in self.globals:
+                        self.error("name", f"named dim '{d.id}' clashes with a value of the same name",
+                                   d.span)
+                        continue
+                    if size is not None:
+                        self.dims[d.id] = size
+                        self.globals[d.id] = g.const(float(size), d.span)
+                    else:
+                        self.globals[d.id] = g.add("dim_of", (v,), {"axis": k}, d.span)
+        self.scopes[-1][st.name] = v
+        self._name(st.name, v)
+        self.last = ("name", st.name)
+
+    def check_shape(self, name, declared, actual, span, dims_ast) -> None:
+        if len(declared) != len(actual):
+            self.error("shape", f"'{name}' has shape {S.fmt(actual)} but is declared {S.fmt(declared)}",
+                       span, f"the declared rank is {len(declared)}, the value's is {len(actual)}")
+            return
+        for k, (d, a) in enumerate(zip(declared, actual)):
+            if d is not None and d != a:
+                what = dims_ast[k].id if dims_ast is not None and isinstance(dims_ast[k], A.Name) else d
+                self.error("shape", f"'{name}' has shape {S.fmt(actual)} but is declared {S.fmt(declared)}",
+                           span, f"dim {k} is {a}, but the declaration says {what}"
+                           + (f" (= {d})" if what != d else ""))
+                return
+
+    def exec_param(self, st: A.Param) -> None:
+        g = self.g
+        v = self.tensor(self.expr(st.value), st.value.span)
+        if g.varies[v]:
+            self.error("value", f"the default of param '{st.name}' depends on a leaf or an input",
+                       st.value.span, "a param's default must be computable when the graph is built")
+            return
+        default = g.values[v]
+        if st.shape is not None:
+            declared = tuple(self.dims.get(d.id) if isinstance(d, A.Name)
+                             else self.as_int(d.value, d.span, "a dim") for d in st.shape)
+            self.check_shape(st.name, declared, tuple(np.shape(default)), st.value.span, st.shape)
+            override = self.input_shapes.get(st.name)
+            if override is not None:
+                self.check_shape(st.name, declared, override, st.span, st.shape)
+        shape = self.input_shapes.get(st.name, tuple(np.shape(default)))
+        leaf = g.leaf(st.name, "leaf", default=default, shape=shape, span=st.span)
+        self.scopes[-1][st.name] = leaf
+        self._name(st.name, leaf)
+        self.last = ("name", st.name)
+
+    def exec_print(self, st: A.Print) -> None:
+        parts, ins = [], []
+        for a in st.args:
+            v = self.expr(a)
+            if isinstance(v, StrVal):
+                parts.append(("str", v.value))
+            else:
+                parts.append(("val", len(ins)))
+                ins.append(self.tensor(v, a.span))
+        self.g.add("print", ins, {"parts": tuple(parts)}, st.span)
+
+    def exec_assert(self, st: A.Assert) -> None:
+        g = self.g
+        c = self.tensor(self.expr(st.cond), st.cond.span)
+        known = g.known(c)
+        if known is not None and not g.eager:
+            if not np.all(known):
+                self.error("runtime", f"assertion failed: {st.message or 'assertion failed'}", st.span)
+            return
+        g.add("assert", (c,), {"message": st.message}, st.span)
+
+    def exec_for(self, st: A.For) -> None:
+        vals = [self.known_int(self.expr(a), a.span, "a range bound") for a in st.args]
+        if any(v is None for v in vals):
+            return
+        if len(vals) > 3:
+            self.error("type", f"range takes 1 to 3 arguments, got {len(vals)}", st.span)
+            return
+        if len(vals) == 3 and vals[2] == 0:
+            self.error("value", "range step must not be zero", st.args[2].span)
+            return
+        rng = range(*vals)
+        if len(rng) > self.max_iterations:
+            self.error("value", f"this loop would run {len(rng):,} times, more than the limit "
+                       f"of {self.max_iterations:,}", st.span, "raise --max-iterations if you mean it")
+            return
+        for i in rng:
+            self.scopes[-1][st.var] = self.g.const(float(i), st.span)
+            if self.top:
+                self._name(st.var, self.scopes[-1][st.var])
+            self.exec_block(st.body)
+
+    def exec_if(self, st: A.If) -> None:
+        for cond, body in zip(st.conds, st.bodies):
+            if self.truth(cond, "if"):
+                self.exec_block(body)
+                return
+        self.exec_block(st.orelse)
+
+    def exec_while(self, st: A.While) -> None:
+        if not self.g.eager:
+            self.error("type", "a while loop needs eager mode: its trip count is only known "
+                       "when the program runs", st.span, "run it with --mode eager")
+            return
+        n = 0
+        while self.truth(st.cond, "while"):
+            n += 1
+            if n > self.max_iterations:
+                self.error("runtime", f"the while loop did not end after {self.max_iterations:,} "
+                           "iterations", st.span, "check its condition, or raise --max-iterations")
+            self.exec_block(st.body)
+
+    def truth(self, cond: A.Expr, what: str) -> bool:
+        g = self.g
+        c = self.tensor(self.expr(cond), cond.span)
+        value = g.known(c)
+        if value is None:
+            if g.nodes[c].op.name == "error":
+                raise _Abort()
+            self.error("value", f"this {what} condition depends on data, which a static graph does "
+                       "not know when it is built", cond.span,
+                       "run it with --mode eager (a dynamic graph), or use where(cond, a, b)")
+            raise _Abort()
+        value = np.asarray(value)
+        if value.size != 1:
+            self.error("value", f"the {what} condition has shape {S.fmt(value.shape)}; it must be "
+                       "a single value", cond.span, "use all(...) style reductions: min(x > 0) or "
+                       "max(x > 0)")
+            raise _Abort()
+        return bool(value.reshape(()))
+
+    # =========================================================== expressions
+    def expr(self, root):
+        """Evaluate an expression to a node id (or a ListVal/StrVal), iteratively:
+        a 5,000-deep nest of parentheses must not exhaust Python's stack."""
+        stack = [(root, False)]
+        results: list = []
+        while stack:
+            node, ready = stack.pop()
+            kids = _children(node)
+            if not ready and kids:
+                stack.append((node, True))
+                stack.extend((k, False) for k in reversed(kids))
+                continue
+            n = len(kids)
+            args = results[len(results) - n:] if n else []
+            if n:
+                del results[len(results) - n:]
+            self.g.span = node.span
+            try:
+                results.append(self.combine(node, args))
+            except CgraphError as exc:
+                if self.g.eager:
+                    raise
+                self.errors.extend(exc.errors)
+                results.append(self.poison(node.span))
+        return results[0]
+
+    def combine(self, e, args):
+        g = self.g
+        t = type(e)
+        if t is A.Num:
+            return g.const(e.value, e.span)
+        if t is A.Name:
+            return self.lookup(e.id, e.span)
+        if t is A.Chain:
+            acc = args[0]
+            for op, rhs, sub in zip(e.ops, args[1:], e.rest):
+                acc = self.binop(CHAIN_OPS[op], acc, rhs, e.span)
+            return acc
+        if t is A.Binary:
+            return self.binop(BINARY_OPS[e.op], args[0], args[1], e.span)
+        if t is A.Unary:
+            if e.op == "+":
+                return self.tensor(args[0], e.span)
+            return self.emit("neg" if e.op == "-" else "logical_not", [self.tensor(args[0], e.span)],
+                             {}, e.span)
+        if t is A.Call:
+            return self.call(e, args)
+        if t is A.ListLit:
+            return ListVal(list(args), e.span)
+        if t is A.Str:
+            return StrVal(e.value, e.span)
+        if t is A.Bool:
+            return g.const(np.asarray(e.value), e.span)
+        if t is A.Index:
+            return self.index(e, args)
+        if t is A.Transpose:
+            return self.emit("transpose", [self.tensor(args[0], e.span)], {"axes": None}, e.span)
+        raise TypeError(f"unknown expression {t.__name__}")  # pragma: no cover
+
+    def lookup(self, name: str, span: Span) -> int:
+        for scope in (self.scopes[-1], self.globals):
+            if name in scope:
+                return scope[name]
+        if name in CONSTANTS:
+            return self.g.const(CONSTANTS[name], span)
+        if name in self.funcs or name in R.REGISTRY and R.REGISTRY[name].family != "internal":
+            self.error("type", f"'{name}' is a function; call it with (...)", span)
+            return self.poison(span)
+        if name in self.bound_anywhere:
+            self.error("name", f"'{name}' is used before it is bound", span,
+                       f"assign '{name}' before this line")
+            return self.poison(span)
+        # a free name is an implicit input (LANGUAGE.md §9)
+        g = self.g
+        shape = self.input_shapes.get(name)
+        if g.eager and name not in g.feed:
+            raise CgraphError([Diagnostic("value", f"no value for input '{name}'", span,
+                                          self._did_you_mean(name))])
+        v = g.leaf(name, "input", shape=shape, span=span)
+        self.globals[name] = v
+        g.names.setdefault(name, v)
+        return v
+
+    def binop(self, op: str, a, b, span: Span) -> int:
+        return self.emit(op, [self.tensor(a, span), self.tensor(b, span)], {}, span)
+
+    def emit(self, op, ins, attrs, span) -> int:
+        g = self.g
+        if any(g.nodes[i].op.name == "error" for i in ins):
+            return self.poison(span)
+        try:
+            return g.add(op, ins, attrs, span)
+        except S.ShapeError as exc:
+            self.error(exc.kind, exc.message, span, exc.hint)
+            return self.poison(span)
+
+    # ------------------------------------------------------------ conversions
+    def tensor(self, v, span: Span) -> int:
+        """A value as a tensor node: lists become tensor literals."""
+        if isinstance(v, int):
+            return v
+        if isinstance(v, StrVal):
+            self.error("type", "a string cannot be used as a number", v.span)
+            return self.poison(span)
+        items = [self.tensor(x, getattr(x, "span", v.span)) for x in v.items]
+        g = self.g
+        if any(g.nodes[i].op.name == "error" for i in items):
+            return self.poison(span)
+        if not items:
+            return g.const(np.zeros((0,)), v.span)
+        if all(g.nodes[i].is_const() for i in items):
+            vals = [g.values[i] for i in items]
+            shapes = {np.shape(x) for x in vals}
+            if len(shapes) > 1:
+                self.error("shape", "the rows of this tensor literal have different shapes: "
+                           + ", ".join(S.fmt(s) for s in sorted(shapes)), v.span,
+                           "every element of a [...] literal must have the same shape")
+                return self.poison(span)
+            return g.const(np.stack([np.asarray(x) for x in vals]), v.span)
+        return self.emit("stack", items, {"axis": 0}, v.span)
+
+    def static(self, v, span: Span, what: str):
+        """A value that must be known when the graph is built (shape, axis, bound…)."""
+        if isinstance(v, StrVal):
+            return v.value
+        if isinstance(v, ListVal):
+            return [self.static(x, span, what) for x in v.items]
+        g = self.g
+        value = g.known(v)
+        node = g.nodes[v]
+        if node.op.name == "leaf":
+            # a leaf that fixes the graph's structure is frozen into a constant
+            default = node.attrs.get("default") if value is None else value
+            if g.leaves.get(node.name) == v:
+                del g.leaves[node.name]
+            if not g.eager:
+                node.op, node.attrs = R.get("const"), {"value": np.asarray(default)}
+                g.values[v] = np.asarray(default)
+            g.varies[v] = 0  # in both modes: a frozen leaf is a constant (e.g. for a later `const`)
+            value = default
+        if value is None:
+            if node.op.name != "error":
+                self.error("value", f"{what} must be known when the graph is built, but this one "
+                           "depends on an input", span,
+                           "run it with --mode eager, or give the value as a number")
+            return None
+        value = np.asarray(value)
+        return value.item() if value.ndim == 0 else value.tolist()
+
+    def as_int(self, value, span: Span, what: str) -> Optional[int]:
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            self.error("type", f"{what} must be an integer, got {value!r}", span)
+            return None
+        if not f.is_integer():
+            self.error("value", f"{what} must be an integer, got {f:g}", span)
+            return None
+        return int(f)
+
+    def known_int(self, v, span: Span, what: str) -> Optional[int]:
+        value = self.static(v, span, what)
+        return None if value is None else self.as_int(value, span, what)
+
+    def attr(self, kind: str, v, span: Span, what: str):
+        if kind == "str":
+            if not isinstance(v, StrVal):
+                self.error("type", f"{what} must be a string", span)
+                return None
+            return v.value
+        value = self.static(v, span, what)
+        if value is None:
+            return None
+        if kind == "int":
+            return self.as_int(value, span, what)
+        if kind == "float":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                self.error("type", f"{what} must be a number", span)
+                return None
+        if kind == "bool":
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            self.error("type", f"{what} must be true or false", span)
+            return None
+        if kind in ("axes", "shape"):
+            if isinstance(value, list):
+                out = [self.as_int(x, span, what) for x in value]
+                return None if None in out else out
+            i = self.as_int(value, span, what)
+            return None if i is None else ([i] if kind == "shape" else i)
+        return value
+
+    # ------------------------------------------------------------------ calls
+    def call(self, e: A.Call, args):
+        nargs = len(e.args)
+        pos, kw = args[:nargs], dict(zip((k.name for k in e.kwargs), args[nargs:]))
+        kw_spans = {k.name: k.span for k in e.kwargs}
+        if e.func in self.funcs:
+            if kw:
+                self.error("type", f"'{e.func}' takes positional arguments only", e.span)
+                return self.poison(e.span)
+            return self.call_user(self.funcs[e.func], pos, e)
+        if e.func in SPECIAL_CALLS:
+            return self.derivative(e, pos, kw)
+        op = R.REGISTRY.get(e.func)
+        if op is None or op.family == "internal":
+            hint = self._did_you_mean(e.func)
+            kind = "name"
+            self.error(kind, f"unknown function '{e.func}'", e.func_span, hint or
+                       "run `cgraph ops` to list the builtins")
+            return self.poison(e.span)
+        return self.call_builtin(op, e, pos, kw, kw_spans)
+
+    def call_builtin(self, op: R.OpDef, e: A.Call, pos, kw, kw_spans):
+        params = op.args
+        bound: dict = {}
+        spans: dict = {}
+        rest_tensors = params and params[-1].kind == "tensors" and not (
+            len(pos) == len(params) and isinstance(pos[-1], ListVal))
+        for k, v in enumerate(pos):
+            if k < len(params) - 1 or (k == len(params) - 1 and not rest_tensors):
+                bound[params[k].name] = v
+                spans[params[k].name] = e.args[k].span
+            elif rest_tensors:
+                bound.setdefault(params[-1].name, []).append(v)
+                spans[params[-1].name] = e.args[k].span
+            else:
+                self.error("type", f"{op.signature} takes {len(params)} argument(s), got {len(pos)}",
+                           e.span)
+                return self.poison(e.span)
+        for name, v in kw.items():
+            if name not in {p.name for p in params}:
+                near = nearest(name, [p.name for p in params])
+                self.error("type", f"{op.name}() has no argument '{name}'", kw_spans[name],
+                           f"did you mean '{near}'? " if near else f"its signature is {op.signature}")
+                return self.poison(e.span)
+            if name in bound:
+                self.error("type", f"{op.name}() got '{name}' twice", kw_spans[name])
+                return self.poison(e.span)
+            bound[name] = v
+            spans[name] = kw_spans[name]
+        ins, attrs = [], {}
+        for p in params:
+            if p.name not in bound:
+                if p.default is R.REQUIRED:
+                    self.error("type", f"{op.name}() is missing its argument '{p.name}'", e.span,
+                               f"its signature is {op.signature}")
+                    return self.poison(e.span)
+                if not p.is_tensor:
+                    attrs[p.name] = p.default
+                continue
+            v, sp = bound[p.name], spans[p.name]
+            if p.kind == "tensor":
+                ins.append(self.tensor(v, sp))
+            elif p.kind == "tensors":
+                items = v if isinstance(v, list) else v.items if isinstance(v, ListVal) else None
+                if items is None:
+                    self.error("type", f"{op.name}() takes a list [x, y, ...] for '{p.name}'", sp)
+                    return self.poison(e.span)
+                ins.extend(self.tensor(x, sp) for x in items)
+            else:
+                a = self.attr(p.kind, v, sp, f"{op.name}'s '{p.name}'")
+                if a is None and v is not None:
+                    return self.poison(e.span)
+                attrs[p.name] = a
+        if "seed" in attrs and attrs["seed"] is None:
+            attrs["seed"] = self.g.next_seed()
+        if op.name == "load":
+            attrs["path"] = os.path.join(self.base_dir, os.path.expanduser(attrs["path"]))
+        return self.emit(op, ins, attrs, e.span)
+
+    def call_user(self, f: A.FuncDef, pos, e: A.Call):
+        if len(pos) != len(f.params):
+            self.error("type", f"{f.name}() takes {len(f.params)} argument(s), got {len(pos)}", e.span,
+                       f"it is defined as def {f.name}({', '.join(f.params)})")
+            return self.poison(e.span)
+        if f.name in self.call_stack and not self.g.eager:
+            self.error("type", f"{f.name}() calls itself: recursion needs eager mode", e.span,
+                       "run it with --mode eager, or rewrite the recursion as a for loop")
+            return self.poison(e.span)
+        if len(self.call_stack) >= MAX_CALL_DEPTH:
+            self.error("runtime", f"calls nest deeper than {MAX_CALL_DEPTH} (in {f.name}())", e.span,
+                       "does the recursion have a base case that is reached?")
+            raise _Abort()
+        local = {p: self.tensor(v, e.span) for p, v in zip(f.params, pos)}
+        self.scopes.append(local)
+        self.call_stack.append(f.name)
+        saved_scope, saved_span = self.g.scope, self.g.span
+        self.g.scope = saved_scope + ((f.name, e.span),)
+        try:
+            self.exec_block(f.body)
+        except _Return as r:
+            return self.tensor(r.value, e.span)
+        finally:
+            self.scopes.pop()
+            self.call_stack.pop()
+            self.g.scope, self.g.span = saved_scope, saved_span
+        self.error("value", f"{f.name}() ended without returning a value", f.span,
+                   "add a return statement")
+        return self.poison(e.span)
+
+    def derivative(self, e: A.Call, pos, kw):
+        if kw or len(pos) != 2:
+            self.error("type", f"{e.func}(y, x) takes two arguments", e.span)
+            return self.poison(e.span)
+        if not isinstance(e.args[1], A.Name):
+            self.error("type", f"the second argument of {e.func}() must be a name", e.args[1].span,
+                       f"{e.func}(y, x) differentiates with respect to the value named x")
+            return self.poison(e.span)
+        y, x = self.tensor(pos[0], e.args[0].span), self.tensor(pos[1], e.args[1].span)
+        if any(self.g.nodes[i].op.name == "error" for i in (y, x)):
+            return self.poison(e.span)
+        if e.func == "grad":
+            return self.grad(y, x, e)
+        if e.func == "jacobian":
+            return self.jacobian(y, x, e)
+        return self.jacobian(self.grad(y, x, e), x, e)
+
+    def grad(self, y: int, x: int, e: A.Call) -> int:
+        shape = self.g.nodes[y].shape
+        if shape is not None and shape != ():
+            self.error("type", f"{e.func}() needs a scalar to differentiate, got shape {S.fmt(shape)}",
+                       e.args[0].span, "take sum(...) or mean(...) first, or use jacobian(y, x)")
+            return self.poison(e.span)
+        if self.g.nodes[y].dtype == "bool":
+            self.error("type", "a boolean is not differentiable", e.args[0].span)
+            return self.poison(e.span)
+        self.g.span = e.span
+        return backward(self.g, y, [x])[x]
+
+    def jacobian(self, y: int, x: int, e: A.Call) -> int:
+        g = self.g
+        shape = g.nodes[y].shape
+        if not S.known(shape) or not S.known(g.nodes[x].shape):
+            self.error("shape", f"{e.func}() needs known shapes", e.span,
+                       "declare the input's shape: input x: [3]")
+            return self.poison(e.span)
+        g.span = e.span
+        if shape == ():
+            return backward(g, y, [x])[x]
+        flat = self.emit("reshape", [y], {"shape": [-1]}, e.span)
+        rows = []
+        for k in range(S.size(shape)):
+            yk = self.emit("index", [flat], {"items": (("int", k),)}, e.span)
+            rows.append(backward(g, yk, [x])[x])
+        stacked = self.emit("stack", rows, {"axis": 0}, e.span)
+        return self.emit("reshape", [stacked], {"shape": list(shape) + list(g.nodes[x].shape)}, e.span)
+
+    # --------------------------------------------------------------- indexing
+    def index(self, e: A.Index, args):
+        x = self.tensor(args[0], e.span)
+        vals = iter(args[1:])
+        items, dynamic = [], None
+        for k, it in enumerate(e.items):
+            if isinstance(it, A.Slice):
+                parts = []
+                for sub in (it.start, it.stop, it.step):
+                    if sub is None:
+                        parts.append(None)
+                    else:
+                        parts.append(self.known_int(next(vals), sub.span, "a slice bound"))
+                if it.step is not None and parts[2] == 0:
+                    self.error("value", "slice step must not be zero", it.step.span)
+                    return self.poison(e.span)
+                items.append(("slice", *parts))
+                continue
+            v = next(vals)
+            if isinstance(v, ListVal) or (isinstance(v, int) and (self.g.varies[v] or self.g.nodes[v].shape)):
+                if k != 0:
+                    self.error("value", "an index that is a tensor or depends on data is only "
+                               "allowed on the first axis", it.span,
+                               "index the first axis with it, e.g. x[i] or x[idx, 1:]")
+                    return self.poison(e.span)
+                dynamic = self.tensor(v, it.span)
+                continue
+            i = self.known_int(v, it.span, "an index")
+            if i is None:
+                return self.poison(e.span)
+            items.append(("int", i))
+        if dynamic is not None:
+            x = self.emit("take", [x, dynamic], {}, e.span)
+            idx_shape = self.g.nodes[dynamic].shape
+            if items and idx_shape:  # take put idx's axes first; the other items come after
+                items = [("slice", None, None, None)] * len(idx_shape) + items
+        if items:
+            x = self.emit("index", [x], {"items": tuple(items)}, e.span)
+        return x
+
+
+def _children(e) -> list:
+    t = type(e)
+    if t is A.Chain:
+        return [e.first, *e.rest]
+    if t is A.Binary:
+        return [e.left, e.right]
+    if t is A.Unary:
+        return [e.operand]
+    if t is A.Call:
+        return [*e.args, *(k.value for k in e.kwargs)]
+    if t is A.ListLit:
+        return list(e.items)
+    if t is A.Index:
+        kids = [e.value]
+        for it in e.items:
+            if isinstance(it, A.Slice):
+                kids.extend(p for p in (it.start, it.stop, it.step) if p is not None)
+            else:
+                kids.append(it)
+        return kids
+    if t is A.Transpose:
+        return [e.value]
+    return []
+
+
+def _bound_names(body) -> set:
+    """Every name a top-level statement (or block) binds, for 'used before bound'."""
+    out, stack = set(), list(body)
+    while stack:
+        st = stack.pop()
+        t = type(st)
+        if t in (A.Assign,):
+            out.add(st.target)
+        elif t in (A.Param, A.Const, A.Input):
+            out.add(st.name)
+        elif t is A.For:
+            out.add(st.var)
+            stack.extend(st.body)
+        elif t is A.If:
+            for b in st.bodies:
+                stack.extend(b)
+            stack.extend(st.orelse)
+        elif t is A.While:
+            stack.extend(st.body)
+    return out

@@ -1,0 +1,81 @@
+"""The `cgraph` command line.
+
+Layout (each module's docstring documents its public helpers):
+
+- `spec.py`     the declarations: `Param`, `Command`, `command(...)`, the shared
+                parameters (SOURCE, VALUES, INPUTS, RUN_FLAGS ...), the plug-in
+                list, and `parse_fast`, the Typer-free parser of ordinary lines;
+- `app.py`      the Typer app built from those declarations (`build_app`,
+                `get_app`), for help, version and wrong command lines;
+- `commands.py` eval, grad, jacobian, check, ops;
+- `run.py`      exit statuses, `UsageError`, `report`/`warn`/`note`, `run_command`;
+- `sources.py`  SOURCE, NAME=VALUE, --inputs (`read_source`, `parse_assignment`,
+                `read_values`, `open_program`);
+- `output.py`   `Printer`: JSON, plain text, or Rich tables on a terminal;
+- `explain.py`  grad --explain; `fdcheck.py` grad --check; `jacobian.py`;
+- `numerics.py` the first NaN/inf and where it came from;
+- `atomic.py`   atomic file writes for output files.
+
+Plug-ins: `cgraph/cli/cmd_draw.py` and `cgraph/cli/cmd_batch.py` add their
+commands with `@spec.command(...)` and/or `register(app)`; see spec.py.
+
+`main(argv=None)` is the console script. An ordinary command line is parsed
+by `spec.parse_fast` and run without importing Typer, pydantic or Rich; any
+other (help, version, a mistake, a hand-registered command) goes to Typer.
+Set CGRAPH_TYPER=1 to always go through Typer.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["main", "run"]
+
+
+def run(argv=None) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        _streams()
+        if not os.environ.get("CGRAPH_TYPER"):
+            from .spec import parse_fast
+
+            hit = parse_fast(argv)
+            if hit is not None:
+                from .run import run_command
+
+                return run_command(*hit)
+        from .app import get_app
+
+        try:
+            get_app()(args=argv, prog_name="cgraph", standalone_mode=True)
+        except SystemExit as exc:
+            code = exc.code
+            return code if isinstance(code, int) else (0 if code is None else 1)
+        return 0
+    except KeyboardInterrupt:
+        print("\ncgraph: interrupted", file=sys.stderr, flush=True)
+        return 130
+
+
+def main(argv=None) -> None:
+    code = run(argv)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from .run import _silence_stdout
+
+        _silence_stdout()
+        code = code or 141
+    sys.exit(code)
+
+
+def _streams() -> None:
+    """Never fail on printing ∂ or θ to a terminal or pipe that is not UTF-8."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if enc and enc != "utf8" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover
+                pass

@@ -1,0 +1,77 @@
+"""`cgraph draw`: the computation graph as SVG, PNG or DOT (a CLI plug-in).
+
+    cgraph draw examples/seed.cg -o seed.svg
+    cgraph draw model.cg x=[1,2,3] -o graph.png --backward
+    cgraph draw "(a+b)*(b-c)" a=2 b=3 c=4 -o - --format dot | dot -Tpdf > g.pdf
+
+The format comes from --format, else the suffix of -o (`.svg`, `.png`,
+`.dot`/`.gv`); `-o -` writes to standard output (DOT unless --format says
+otherwise). Files are written atomically. Notes (a collapsed graph, no
+optimiser, structure only) go to stderr unless --quiet; the program's own
+`print` output goes to stderr too, so `-o -` stays a clean drawing.
+"""
+from __future__ import annotations
+
+from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MODE, OUT_PANEL, PRECISION, QUIET,
+                   SEED, SOURCE, VALUES, Param, command)
+
+DRAW_PANEL = "Drawing"
+
+OUT = Param("out", ("-o", "--out"), str, required=True, metavar="FILE",
+            help="where to write the drawing: a .svg, .png or .dot file, or - for stdout")
+FORMAT = Param("format", ("--format",), ("svg", "png", "dot"), None, panel=DRAW_PANEL,
+               help="svg, png or dot (default: from the suffix of -o; dot for -o -)")
+RANKDIR = Param("rankdir", ("--rankdir",), ("LR", "TB"), "LR", panel=DRAW_PANEL,
+                help="LR: left to right; TB: top to bottom")
+BACKWARD = Param("backward", ("--backward",), bool, False, panel=DRAW_PANEL,
+                 help="draw the gradient graph too, beside the forward graph; edges show "
+                      "local derivatives")
+OPTIMIZED = Param("optimized", ("--optimized",), bool, False, panel=DRAW_PANEL,
+                  help="draw the graph after optimisation")
+MAX_NODES = Param("max_nodes", ("--max-nodes",), int, 200, metavar="N", min=1, panel=DRAW_PANEL,
+                  help="above N nodes, collapse repeated loop bodies, calls and lines "
+                       "into summary nodes")
+
+
+@command("draw", SOURCE, VALUES, INPUTS, OUT, FORMAT, RANKDIR, BACKWARD, OPTIMIZED, MAX_NODES,
+         MODE, DTYPE, SEED, MAX_ITERATIONS, JSON, PRECISION, QUIET,
+         help="Draw the computation graph (SVG, PNG or DOT) with values and gradients.",
+         examples=["cgraph draw examples/seed.cg -o seed.svg",
+                   'cgraph draw "(a+b)*(b-c)" a=2 b=3 c=4 -o graph.png --backward',
+                   "cgraph draw model.cg x=@x.npy -o - --format dot"])
+def draw(o) -> int:
+    import sys
+
+    from ..draw import DEFAULT_PRECISION, draw_program, format_of, produce
+    from ..render import check_writable, write_atomic
+    from .run import UsageError, note, warn
+    from .sources import is_csv_batch, read_source, read_values
+
+    fmt = format_of(o.out, o.format)
+    if o.json and o.out == "-":
+        raise UsageError("--json and -o - both want standard output",
+                         "write the drawing to a file with -o FILE")
+    if is_csv_batch(o):
+        raise UsageError("draw takes one set of values, not a CSV batch",
+                         "give a .json or .npz file to --inputs, or NAME=VALUE words")
+    check_writable(o.out)
+    text, file = read_source(o.source)
+    values = read_values(o.values, o.inputs)
+    drawing = draw_program(text, file, values, mode=o.mode or "static", dtype=o.dtype or "float64",
+                           seed=o.seed or 0, max_iterations=o.max_iterations or 100_000,
+                           backward=bool(o.backward), optimized=bool(o.optimized),
+                           rankdir=o.rankdir or "LR", max_nodes=o.max_nodes or 200,
+                           precision=o.precision or DEFAULT_PRECISION, print_stream=sys.stderr)
+    data = produce(drawing, fmt)
+    write_atomic(o.out, data)
+    for n in drawing.notes:
+        (warn if n.startswith("renderer:") else note)(n if n.startswith("renderer:")
+                                                      else f"note: {n}", quiet=bool(o.quiet))
+    if o.json:
+        from .output import dumps
+
+        print(dumps({"out": o.out, "format": fmt, "nodes": drawing.nodes, "edges": drawing.edges,
+                     "notes": drawing.notes}))
+    elif o.out != "-":
+        note(f"wrote {o.out} ({fmt}, {drawing.nodes} nodes, {drawing.edges} edges)", quiet=bool(o.quiet))
+    return 0

@@ -1,0 +1,406 @@
+"""The built-in commands: eval, grad, jacobian, check, ops.
+
+Each is declared once with `cgraph.cli.spec.command` (its parameters, help
+and examples) and implemented by a function of `Options` returning the exit
+status. This module is imported on every run, so it imports nothing heavy at
+the top: NumPy, the engine and Rich load inside the functions that use them.
+"""
+from __future__ import annotations
+
+from .run import FAILED, OK, UsageError, note, warn
+from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MODE, QUIET, RUN_FLAGS, SEED, SOURCE,
+                   SOURCES, VALUES, Param, command, load_plugin)
+
+OF = Param("of", ("--of",), str, metavar="NAME",
+           help="the output to differentiate (default: the program's first output)")
+WRT = Param("wrt", ("--wrt",), str, metavar="A,B",
+            help="differentiate with respect to these leaves only (comma-separated)")
+
+
+# ------------------------------------------------------------------ helpers
+def _start(opts, command_name: str):
+    """(printer, program, values), or an int status when a plug-in took over."""
+    from .output import Printer
+    from .sources import is_csv_batch, open_program
+
+    if is_csv_batch(opts):
+        return _csv_batch(command_name, opts)
+    printer = Printer(opts)
+    program, values = open_program(opts)
+    return printer, program, values
+
+
+def _csv_batch(command_name: str, opts) -> int:
+    """`--inputs rows.csv`: a batch run, handled by the batch plug-in."""
+    plugin = load_plugin("cmd_batch")
+    runner = getattr(plugin, "csv_batch", None) if plugin else None
+    if runner is None:
+        raise UsageError("--inputs with a .csv file (one run per row) needs the batch runner, "
+                         "which this installation does not have",
+                         "give the values as a .json or .npz file, or as NAME=VALUE")
+    return runner(command_name, opts)
+
+
+def _warnings(result, program, feed, printer, extra=()) -> None:
+    from .numerics import check_result
+
+    for d in getattr(result.graph, "warnings", ()):
+        warn(d, printer.quiet)
+    check_result(result, feed, program, printer.quiet, extra)
+
+
+def _named_rows(printer, items):
+    return [(name, printer.shape(v), printer.show(v)) for name, v in items]
+
+
+def _print_values(printer, items, title=None) -> None:
+    """`name = value` lines when every value is a scalar, else a table."""
+    import numpy as np
+
+    if printer.quiet and not printer.json:
+        for _, v in items:
+            printer.line(printer.show(v))
+        return
+    if all(np.ndim(v) == 0 for _, v in items):
+        if title:
+            printer.line(title)
+        for name, v in items:
+            printer.line(f"{name} = {printer.show(v)}")
+        return
+    printer.table(["name", "shape", "value"], _named_rows(printer, items), title=title)
+
+
+# --------------------------------------------------------------------- eval
+@command("eval", SOURCE, VALUES, INPUTS,
+         Param("all", ("--all",), bool, False, help="print every named value, not only the outputs"),
+         *RUN_FLAGS,
+         help="Run the forward pass and print the outputs.",
+         examples=['cgraph eval "(a+b)*(b-c)" a=2 b=3 c=4',
+                   "cgraph eval model.cg x=[1,2,3] W=@weights.npz:W --all",
+                   "echo 'sum(x^2)' | cgraph eval - x=[1,2,3] --json"])
+def eval_command(o) -> int:
+    started = _start(o, "eval")
+    if isinstance(started, int):
+        return started
+    printer, program, values = started
+    result = program.run(values, all_names=o.all)
+    feed = program._feed(values)
+    named = result.named() if o.all else {}
+    for n, v in result.outputs.items():
+        named.setdefault(n, v)
+    _warnings(result, program, feed, printer, extra=named.values())
+    if printer.json:
+        doc = {"outputs": {n: printer.entry(v) for n, v in result.outputs.items()}}
+        if o.all:
+            doc["values"] = {n: printer.entry(v) for n, v in named.items()}
+        printer.document(doc)
+        return OK
+    _print_values(printer, list((named if o.all else result.outputs).items()))
+    return OK
+
+
+# --------------------------------------------------------------------- grad
+@command("grad", SOURCE, VALUES, INPUTS, OF, WRT,
+         Param("all", ("--all",), bool, False,
+               help="also the gradient of every named intermediate value"),
+         Param("explain", ("--explain",), bool, False,
+               help="print the chain rule node by node: symbolic terms, then numbers"),
+         Param("check", ("--check",), bool, False,
+               help="compare every gradient with central finite differences (exit 1 if one "
+                    "is off)"),
+         *RUN_FLAGS,
+         help="Print the output's value and its gradient with respect to every leaf.",
+         examples=['cgraph grad "(a+b)*(b-c)" a=2 b=3 c=4',
+                   'cgraph grad "(a+b)*(b-c)" a=2 b=3 c=4 --explain',
+                   "cgraph grad model.cg --of loss --wrt W,b --check",
+                   "cgraph grad model.cg x=@x.npy --json"])
+def grad_command(o) -> int:
+    from .sources import split_names
+
+    started = _start(o, "grad")
+    if isinstance(started, int):
+        return started
+    printer, program, values = started
+    wrt = split_names(o.wrt)
+    result = program.run(values, grad=True, of=o.of, wrt=wrt, all_names=o.all)
+    feed = program._feed(values)
+    _warnings(result, program, feed, printer)
+    out = result.output
+    y = result.outputs[out]
+    report = None
+    if o.check:
+        from .fdcheck import fd_check
+
+        report = fd_check(program, result, values, of=o.of, seed=o.seed or 0)
+    if printer.json:
+        doc = {"output": out, **printer.entry(y),
+               "gradients": {n: printer.entry(g) for n, g in result.gradients.items()}}
+        if o.all:
+            doc["intermediates"] = {n: printer.entry(g) for n, g in result.intermediates.items()}
+        if o.explain:
+            from .explain import explain_data
+
+            doc["explain"] = explain_data(result, feed, printer.digits)
+        if report is not None:
+            doc["check"] = report.to_json()
+        printer.document(doc)
+        return OK if report is None or report.passed else FAILED
+    printer.line(f"{out} = {printer.show(y)}")
+    _gradient_table(printer, program, result, values, out)
+    if o.explain:
+        from .explain import explain
+
+        printer.line()
+        printer.lines(explain(result, feed, printer.digits))
+    if report is not None:
+        printer.line()
+        _check_table(printer, report)
+    return OK if report is None or report.passed else FAILED
+
+
+def _gradient_table(printer, program, result, values, out) -> None:
+    g = result.graph
+    rows, dim = [], []
+    for k, (name, grad) in enumerate(result.gradients.items()):
+        i = g.leaves.get(name, g.names.get(name))
+        value = values.get(name)
+        if value is None:
+            value = result.values[i] if result.values[i] is not None \
+                else g.nodes[i].attrs.get("default")
+        shown = printer.show(grad)
+        if not result.connected.get(name, True):
+            shown += "  (not connected)"
+            dim.append(k)
+        rows.append((name, printer.shape(grad), printer.show(value) if value is not None else "",
+                     shown))
+    printer.table(["leaf", "shape", "value", f"∂{out}/∂leaf"], rows, dim_rows=dim)
+    if result.intermediates:
+        rows = [(n, printer.shape(gv), printer.show(_named_value(result, n)), printer.show(gv))
+                for n, gv in result.intermediates.items()]
+        printer.line()
+        printer.table(["intermediate", "shape", "value", f"∂{out}/∂name"], rows)
+
+
+def _named_value(result, name):
+    v = result.values[result.graph.names[name]]
+    return v if v is not None else float("nan")
+
+
+def _check_table(printer, report) -> None:
+    from .output import fmt_number
+
+    rows = []
+    for c in report.leaves:
+        if c.skipped:
+            rows.append((c.name, "-", "-", f"skipped ({c.skipped})"))
+            continue
+        checked = f"{c.checked}/{c.size}" if c.checked != c.size else str(c.size)
+        rows.append((c.name, checked, fmt_number(c.max_rel, 3),
+                     "ok" if c.passed else f"FAILED at {list(c.worst)}: {fmt_number(c.analytic)} "
+                     f"vs {fmt_number(c.numeric)} numerically"))
+    printer.table(["leaf", "elements checked", "max rel. error", "verdict"], rows,
+                  title="Gradient check (central finite differences):")
+    if report.passed:
+        printer.line(f"gradient check passed (rtol {report.rtol:g})")
+    else:
+        bad = ", ".join(c.name for c in report.leaves if not c.passed)
+        printer.line(f"gradient check FAILED for {bad} (rtol {report.rtol:g}, atol {report.atol:.3g})")
+
+
+# ----------------------------------------------------------------- jacobian
+@command("jacobian", SOURCE, VALUES, INPUTS, OF, WRT, *RUN_FLAGS,
+         help="Print the Jacobian of a (vector) output with respect to every leaf.",
+         examples=['cgraph jacobian "x^2" x=[1,2,3]',
+                   'cgraph jacobian "W @ x" W=[[1,2],[3,4]] x=[1,1] --wrt x --json'])
+def jacobian_command(o) -> int:
+    from .jacobian import jacobians
+    from .sources import split_names
+
+    started = _start(o, "jacobian")
+    if isinstance(started, int):
+        return started
+    printer, program, values = started
+    name, y, jac, connected, result = jacobians(program, values, of=o.of, wrt=split_names(o.wrt))
+    from .numerics import check_result
+
+    check_result(result, program._feed(values), program, printer.quiet, extra=jac.values())
+    if printer.json:
+        printer.document({"output": name, "shape": printer.entry(y)["shape"],
+                          "jacobians": {w: printer.entry(j) for w, j in jac.items()}})
+        return OK
+    printer.line(f"{name} {printer.shape(y)} = {printer.show(y)}")
+    rows = []
+    for w, j in jac.items():
+        shown = printer.show(j) + ("" if connected[w] else "  (not connected)")
+        rows.append((w, printer.shape(j), shown))
+    printer.table(["leaf", "shape", f"∂{name}/∂leaf"], rows)
+    return OK
+
+
+# -------------------------------------------------------------------- check
+@command("check", SOURCES, MODE, DTYPE, SEED, MAX_ITERATIONS, JSON, QUIET,
+         help="Parse, build and shape-check programs without running them; report every "
+              "error of every file (exit 1 if any).",
+         examples=["cgraph check model.cg", "cgraph check examples/*.cg --json"])
+def check_command(o) -> int:
+    from ..errors import CgraphError
+    from .output import Printer
+    from .run import USAGE, report
+    from .sources import compile_source, read_source
+
+    printer = Printer(o)
+    results, failed, usage = [], 0, False
+    for src in o.sources:
+        try:
+            text, file = read_source(src)
+        except UsageError as exc:
+            report(exc)
+            usage = True
+            results.append({"source": src, "ok": False, "error": exc.errors[0].to_json()})
+            continue
+        try:
+            program = compile_source(o, text, file)
+            summary = _summary(program, o.mode)
+        except CgraphError as exc:
+            failed += 1
+            report(exc)
+            results.append({"source": src, "ok": False, "errors": [d.to_json() for d in exc.errors]})
+            continue
+        results.append({"source": src, "ok": True, **summary})
+        if not printer.json and not printer.quiet:
+            printer.line(f"{file}: ok: " + _summary_text(summary))
+    if printer.json:
+        printer.document({"files": results, "failed": failed + sum(1 for r in results if "error" in r)})
+    if usage:
+        return USAGE
+    return FAILED if failed else OK
+
+
+def _summary(program, mode: str) -> dict:
+    from .. import ast as A
+
+    params, stack = [], list(program.ast.body)
+    while stack:
+        st = stack.pop(0)
+        if isinstance(st, A.Param) and st.name not in params:
+            params.append(st.name)
+        for block in ("body", "orelse"):
+            if isinstance(st, (A.If, A.For, A.While)) and hasattr(st, block):
+                stack.extend(getattr(st, block))
+        if isinstance(st, A.If):
+            for b in st.bodies:
+                stack.extend(b)
+    out = {"statements": len(program.ast.body), "params": params}
+    if mode == "eager":  # an eager program's graph depends on its data: parsed only
+        inputs = [st.name for st in program.ast.body if isinstance(st, A.Input)]
+        out.update(inputs=inputs, outputs=[], built=False)
+        return out
+    g = program.check()
+    out.update(inputs=list(g.inputs), outputs=list(g.outputs), built=True)
+    return out
+
+
+def _summary_text(s: dict) -> str:
+    def count(n, word, names):
+        text = f"{n} {word}{'' if n == 1 else 's'}"
+        return text + (f" ({', '.join(names)})" if names else "")
+
+    parts = [count(s["statements"], "statement", ()),
+             count(len(s["inputs"]), "input", s["inputs"]),
+             count(len(s["params"]), "param", s["params"]),
+             count(len(s["outputs"]), "output", s["outputs"])]
+    text = ", ".join(parts)
+    if not s.get("built", True):
+        text += " (eager: parsed only; names and shapes are checked when it runs)"
+    return text
+
+
+# ---------------------------------------------------------------------- ops
+_SYMBOL_ALIASES = {"-": "−", "*": "×", "/": "÷", "**": "^", "<=": "≤", ">=": "≥", "!=": "≠",
+                   "sigma": "σ"}
+
+
+@command("ops", Param("name", kind=str, default=None, metavar="[NAME]",
+                      help="one builtin or operator (sin, matmul, +, @) to describe in full"),
+         Param("markdown", ("--markdown",), bool, False,
+               help="print a Markdown table (for docs)"),
+         JSON, QUIET,
+         help="List the builtins and operators with their signature, doc and derivative rule.",
+         examples=["cgraph ops", "cgraph ops softmax", "cgraph ops +", "cgraph ops --markdown"])
+def ops_command(o) -> int:
+    from .. import registry
+    from ..errors import CgraphError, nearest
+    from .output import Printer
+
+    printer = Printer(o)
+    ops = registry.builtins()
+    if o.name is not None:
+        sym = _SYMBOL_ALIASES.get(o.name, o.name)
+        ops = [op for op in ops if op.name == o.name] or \
+              [op for op in ops if op.symbol in (o.name, sym) and op.symbol]
+        if not ops:
+            near = nearest(o.name, [op.name for op in registry.builtins()])
+            raise CgraphError(f"no builtin or operator named '{o.name}'", kind="name",
+                              hint=f"did you mean '{near}'?" if near else
+                              "run `cgraph ops` to list them")
+    if printer.json:
+        printer.document({"ops": [_op_json(op) for op in ops]})
+        return OK
+    if o.markdown:
+        printer.lines(_markdown(ops))
+        return OK
+    if o.name is not None:
+        for k, op in enumerate(ops):
+            if k:
+                printer.line()
+            printer.lines(_op_detail(op))
+        return OK
+    rows, family = [], None
+    for op in ops:
+        label = op.name + (f" ({op.symbol})" if op.symbol and op.symbol != op.name
+                           and not op.symbol[0].isalnum() else "")
+        rows.append((op.family if op.family != family else "", label, op.signature,
+                     op.deriv or ("differentiable" if op.differentiable else "not differentiable"),
+                     op.doc))
+        family = op.family
+    printer.table(["family", "op", "signature", "derivative", "description"], rows)
+    if not printer.quiet:
+        note(f"{len(ops)} builtins and operators; `cgraph ops NAME` for one in full")
+    return OK
+
+
+def _op_json(op) -> dict:
+    return {"name": op.name, "family": op.family, "signature": op.signature, "doc": op.doc,
+            "derivative": op.deriv, "partials": list(op.partials),
+            "differentiable": op.differentiable, "symbol": op.symbol}
+
+
+def _op_detail(op) -> list[str]:
+    lines = [f"{op.signature}" + (f"   ({op.symbol})" if op.symbol and op.symbol != op.name else ""),
+             f"  {op.doc}" if op.doc else "",
+             f"  family:      {op.family}",
+             f"  derivative:  {op.deriv or '-'}" + ("" if op.differentiable else
+                                                   " (not differentiable)")]
+    names = [a.name for a in op.tensor_args]
+    for k, p in enumerate(op.partials):
+        wrt = names[k] if k < len(names) else str(k)
+        tmpl = p
+        for n, a in enumerate(names):
+            tmpl = tmpl.replace(f"{{{n}}}", a)
+        lines.append(f"  ∂out/∂{wrt}:{' ' * max(1, 8 - len(wrt))}{tmpl.replace('{out}', 'out')}")
+    return [ln for ln in lines if ln]
+
+
+def _md(text: str) -> str:
+    return (text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(ops) -> list[str]:
+    lines = ["| family | op | signature | derivative | description |",
+             "|---|---|---|---|---|"]
+    for op in ops:
+        sym = f" (`{_md(op.symbol)}`)" if op.symbol and op.symbol != op.name \
+            and not op.symbol[0].isalnum() else ""
+        lines.append(f"| {op.family} | `{op.name}`{sym} | `{_md(op.signature)}` | "
+                     f"{_md(op.deriv) or '-'} | {_md(op.doc)} |")
+    return lines

@@ -1,0 +1,408 @@
+"""`cgraph grad --explain`: the chain rule, node by node, as the seed tutorial writes it.
+
+For Y = (a+b)*(b-c) written as `d = a + b; e = b - c; Y = d * e`:
+
+    ∂Y/∂d = e = -1
+    ∂Y/∂e = d = 5
+    ∂Y/∂a = ∂Y/∂d·∂d/∂a = e·1 = e = -1·1 = -1
+    ∂Y/∂b = ∂Y/∂d·∂d/∂b + ∂Y/∂e·∂e/∂b = e·1 + d·1 = e + d = -1·1 + 5·1 = 4
+    ∂Y/∂c = ∂Y/∂e·∂e/∂c = d·(-1) = -d = 5·(-1) = -5
+
+It walks the run's forward graph (`Result.graph.nodes` up to the output):
+symbolic local derivatives are the registry's `partials` templates
+({0}, {1} = the op's input names, {out} = its output), the numbers come from
+the registry's derivative rules (each op's VJP, run on the actual values), so
+nothing here knows a derivative by itself. Unnamed intermediates are called
+t1, t2, ... and listed in the forward pass (`t1 = a + b = 5`). Tensors show
+their shape and norm instead of their values.
+
+`explain(result, feed, digits) -> list[str]` gives the lines;
+`explain_data(...)` the same as structured data (for --json).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .numerics import all_values
+from .output import fmt_number, shape_text
+
+_ATOM = re.compile(r"[\w.#]+|\d[\w.+\-]*|∂[\w.#]+/∂[\w.#]+")
+
+
+_CALL = re.compile(r"[\w.]+\((.*)\)")
+
+
+def _atomic(text: str) -> bool:
+    """A name, a number, or a call f(...) whose parentheses enclose all the rest."""
+    if _ATOM.fullmatch(text):
+        return True
+    m = _CALL.fullmatch(text)
+    if not m:
+        return False
+    depth = 0
+    for ch in m.group(1):
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _paren(text: str) -> str:
+    return text if _atomic(text) else f"({text})"
+
+
+def _first(text: str) -> str:
+    """A product's first factor: a leading minus needs no parentheses."""
+    return text if _atomic(text) or (text.startswith("-") and _atomic(text[1:])) else f"({text})"
+
+
+def _neg(text: str) -> str:
+    if text.startswith("-") and _atomic(text[1:]):
+        return text[1:]
+    return "-" + _paren(text)
+
+
+def _times(a: str, b: str) -> str:
+    """a·b, simplified: 1·x = x, x·(-1) = -x, 0·x = 0."""
+    if a == "0" or b == "0":
+        return "0"
+    if b == "1":
+        return a
+    if a == "1":
+        return b
+    if b == "-1":
+        return _neg(a)
+    if a == "-1":
+        return _neg(b)
+    return f"{_first(a)}·{_paren(b)}"
+
+
+def _sum(terms: list[str]) -> str:
+    terms = [t for t in terms if t != "0"] or ["0"]
+    out = terms[0]
+    for t in terms[1:]:
+        out += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
+    return out
+
+
+@dataclass
+class Edge:
+    """One term ∂Y/∂u·∂u/∂v of v's adjoint: u consumes v as its k-th input."""
+    u: int
+    k: int
+    contribution: Optional[int]       # node of the term's value (None: zero)
+    partial: Optional[object] = None  # ∂u/∂v's value, when u is a scalar
+
+
+@dataclass
+class Line:
+    node: int
+    name: str
+    chain: str = ""
+    symbolic: str = ""
+    simplified: str = ""
+    numbers: str = ""
+    value: str = ""
+    note: str = ""
+    edges: list = field(default_factory=list)
+
+    def text(self, out: str) -> str:
+        parts = [f"∂{out}/∂{self.name}"]
+        for p in (self.chain, self.symbolic, self.simplified, self.numbers):
+            if p and p != parts[-1]:
+                parts.append(p)
+        if self.value and self.value != parts[-1]:
+            parts.append(self.value)
+        text = " = ".join(parts)
+        return text + (f"   ({self.note})" if self.note else "")
+
+
+class Explainer:
+    def __init__(self, result, feed: dict, digits: int = 6):
+        from ..ir import Graph
+
+        self.r, self.digits = result, digits
+        g = self.g = result.graph
+        name = result.output
+        self.out_name = name
+        self.y = g.outputs.get(name, g.names.get(name))
+        y = self.y
+        self.values = list(all_values(result, feed, upto=y)[:y + 1])
+        self.targets = [g.leaves.get(n, g.names.get(n)) for n in result.gradients]
+        nodes = g.nodes
+        # nodes the output depends on, and those that depend on a target
+        anc = bytearray(y + 1)
+        anc[y] = 1
+        for i in range(y, -1, -1):
+            if anc[i]:
+                for j in nodes[i].inputs:
+                    anc[j] = 1
+        tset = set(self.targets)
+        live = bytearray(y + 1)
+        for i in range(y + 1):
+            if anc[i] and (i in tset or any(live[j] for j in nodes[i].inputs)):
+                live[i] = 1
+        self.live = live
+        # an eager copy of the forward part: adjoints are computed by running
+        # each op's VJP (the registry's rule) on the real values
+        g2 = Graph(dtype=g.float_dtype.name, eager=True, seed=g.seed)
+        g2.nodes = list(nodes[:y + 1])
+        g2.values = self.values
+        g2.varies = bytearray(live)
+        self.g2 = g2
+        self._labels: dict[int, str] = {}
+        self._name_nodes()
+
+    # ------------------------------------------------------------- naming
+    def _name_nodes(self) -> None:
+        g, nodes = self.g, self.g.nodes
+        taken = set(g.names) | set(g.leaves)
+        prefix = "t" if not any(re.fullmatch(r"t\d+", n) for n in taken) else "_t"
+        newest = {}
+        for i in range(self.y + 1):
+            if nodes[i].name:
+                newest[nodes[i].name] = i
+        count = {}
+        k = 0
+        for i in range(self.y + 1):
+            n = nodes[i]
+            if i == self.y and n.op.name not in ("input", "leaf"):
+                self._labels[i] = self.out_name
+            elif n.name and (n.op.name in ("input", "leaf") or self.live[i]):
+                if newest[n.name] == i or g.names.get(n.name) == i:
+                    self._labels[i] = n.name
+                else:
+                    count[n.name] = count.get(n.name, 0) + 1
+                    self._labels[i] = f"{n.name}#{count[n.name]}"
+            elif self.live[i]:
+                k += 1
+                self._labels[i] = f"{prefix}{k}"
+
+    def label(self, i: int) -> str:
+        if i in self._labels:
+            return self._labels[i]
+        v = self.values[i] if i < len(self.values) else None
+        if v is not None and np.ndim(v) == 0:
+            return fmt_number(np.asarray(v).item(), self.digits)
+        node = self.g.nodes[i]
+        return f"{node.op.name}{shape_text(v) if v is not None else ''}"
+
+    def show(self, value) -> str:
+        arr = np.asarray(value)
+        if arr.ndim == 0:
+            return fmt_number(arr.item(), self.digits)
+        if arr.dtype.kind not in "fiu":
+            return f"{shape_text(arr)} {arr.dtype.name}"
+        return f"{shape_text(arr)} tensor, ‖·‖ = {fmt_number(np.linalg.norm(arr.astype(float)), self.digits)}"
+
+    # ------------------------------------------------------------ formulas
+    def op_text(self, i: int) -> str:
+        """`a + b`, `-x`, `sin(a)`, `sum(x, axis=0)`."""
+        node = self.g.nodes[i]
+        op = node.op
+        args = [self.label(j) for j in node.inputs]
+        sym = op.symbol
+        infix = len(args) == 2 and sym and not sym[0].isalnum() and sym[0] not in "‖Σ[0123456789"
+        if infix:
+            return f"{_paren(args[0])} {sym} {_paren(args[1])}"
+        if len(args) == 1 and op.name == "neg":
+            return "-" + _paren(args[0])
+        extras = []
+        defaults = {a.name: a.default for a in op.args}
+        for key, v in node.attrs.items():
+            if key in defaults and defaults[key] == v or key in ("parts",):
+                continue
+            extras.append(f"{key}={_attr(v)}")
+        return f"{op.name}({', '.join(args + extras)})"
+
+    def partial_text(self, u: int, k: int) -> str:
+        """∂u/∂(its k-th input), symbolically, from the registry's template."""
+        node = self.g.nodes[u]
+        op = node.op
+        ins = [self.label(j) for j in node.inputs]
+        tmpl = None
+        if k < len(op.partials):
+            tmpl = op.partials[k]
+        elif len(op.partials) == 1 and len(set(node.inputs)) == 1:
+            tmpl = op.partials[0]
+        if not tmpl:
+            return f"∂{self.label(u)}/∂{self.label(node.inputs[k])}"
+        subs = {f"{{{n}}}": _paren(a) for n, a in enumerate(ins)}
+        subs["{out}"] = _paren(self.label(u))
+        if "{" in tmpl:
+            for key, val in subs.items():
+                tmpl = tmpl.replace(key, val)
+            return tmpl
+        # templates written with the op's argument names (`cos(x)`, `1/x`)
+        names = [a.name for a in op.tensor_args]
+        mapping = {n: _paren(ins[m]) for m, n in enumerate(names) if m < len(ins)}
+        if not mapping:
+            return tmpl
+        pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, mapping)) + r")(?![\w(])")
+        return pattern.sub(lambda m: mapping[m.group(1)], tmpl)
+
+    # ------------------------------------------------------------ adjoints
+    def run(self):
+        """Walk back from the output: the adjoint of every live node and the terms of it."""
+        from ..autodiff import _fit
+        from ..ir import Sym
+
+        g2, nodes, live, y = self.g2, self.g.nodes, self.live, self.y
+        one = None
+        adj: dict[int, int] = {}
+        edges: dict[int, list] = {}
+        if not live[y]:
+            return adj, edges
+        adj[y] = g2.const(1.0) if nodes[y].shape == () else g2.add("ones_like", (y,))
+        for u in range(y, -1, -1):
+            node = nodes[u]
+            if u not in adj or not live[u] or not node.inputs or node.op.vjp is None:
+                continue
+            if not any(live[j] for j in node.inputs):
+                continue
+            ins = [Sym(g2, j) for j in node.inputs]
+            outs = node.op.vjp(Sym(g2, adj[u]), Sym(g2, u), *ins, **node.attrs)
+            partials = [None] * len(ins)
+            if node.shape == ():
+                if one is None:
+                    one = g2.const(1.0)
+                partials = node.op.vjp(Sym(g2, one), Sym(g2, u), *ins, **node.attrs)
+            for k, (j, c) in enumerate(zip(node.inputs, outs)):
+                if not live[j]:
+                    continue
+                pval = None
+                if node.shape == ():
+                    p = partials[k]
+                    pval = 0.0 if p is None else g2.values[_fit(g2, p, nodes[j].shape)]
+                if c is None:
+                    edges.setdefault(j, []).append(Edge(u, k, None, pval))
+                    continue
+                cid = _fit(g2, c, nodes[j].shape)
+                edges.setdefault(j, []).append(Edge(u, k, cid, pval))
+                adj[j] = cid if j not in adj else g2.add("add", (adj[j], cid))
+        return adj, edges
+
+    def lines(self):
+        g, nodes, y = self.g, self.g.nodes, self.y
+        adj, edges = self.run()
+        out = self.out_name
+        # order: intermediates by distance from the output, then the leaves
+        dist = {y: 0}
+        for u in range(y, -1, -1):
+            if u in dist:
+                for j in nodes[u].inputs:
+                    if self.live[j]:
+                        dist[j] = max(dist.get(j, 0), dist[u] + 1)
+        tset = self.targets
+        inner = sorted((i for i in dist if i != y and i not in tset and i in edges),
+                       key=lambda i: (dist[i], i))
+        simple: dict[int, str] = {y: "1"}
+        result = []
+        for i in inner + [t for t in tset if t is not None]:
+            line = self.line_for(i, edges.get(i, []), adj, simple, out)
+            result.append(line)
+        return result
+
+    def line_for(self, v: int, terms: list, adj: dict, simple: dict, out: str) -> Line:
+        nodes, y = self.g.nodes, self.y
+        name = self.label(v)
+        line = Line(v, name, edges=terms)
+        if v == y:
+            line.value = "1"
+            return line
+        terms = sorted(terms, key=lambda e: (e.u, e.k))
+        if not terms:
+            value = adj.get(v)
+            line.value = self.show(self.g2.values[value]) if value is not None \
+                else self.show(np.zeros(np.shape(self.values[v])))
+            line.note = "not connected" if not self.live[v] else "no differentiable path"
+            return line
+        scalar = all(np.ndim(self.values[e.u]) == 0 and np.ndim(self.values[v]) == 0 for e in terms)
+        direct = all(e.u == y for e in terms)
+        chain, subst, simp, nums = [], [], [], []
+        for e in terms:
+            uname = self.label(e.u)
+            p = self.partial_text(e.u, e.k)
+            if e.u == y:
+                chain.append(f"∂{out}/∂{out}·∂{out}/∂{name}")
+                subst.append(p)
+                simp.append(p)
+            else:
+                a = simple.get(e.u)
+                a = a if a is not None and _atomic(a.lstrip("-")) else f"∂{out}/∂{uname}"
+                chain.append(f"∂{out}/∂{uname}·∂{uname}/∂{name}")
+                subst.append(f"{_first(a)}·{_paren(p)}")
+                simp.append(_times(a, p))
+            if scalar:
+                pv = fmt_number(np.asarray(e.partial).item(), self.digits) if e.partial is not None \
+                    else "0"
+                if e.u == y:
+                    nums.append(pv)
+                else:
+                    av = fmt_number(np.asarray(self.g2.values[adj[e.u]]).item(), self.digits)
+                    nums.append(f"{av}·{pv if not pv.startswith('-') else '(' + pv + ')'}")
+        if not direct:
+            line.chain = " + ".join(chain)
+        line.symbolic = _sum(subst)
+        line.simplified = _sum(simp)
+        simple[v] = line.simplified
+        total = adj.get(v)
+        value = self.g2.values[total] if total is not None else np.zeros(np.shape(self.values[v]))
+        line.value = self.show(value)
+        if scalar and (len(nums) > 1 or nums[0] != line.value):
+            line.numbers = _sum(nums)
+        elif not scalar and len(terms) > 1:
+            norms = [self.show(self.g2.values[e.contribution]) if e.contribution is not None else "0"
+                     for e in terms]
+            line.note = "terms: " + "; ".join(norms)
+        return line
+
+    def forward(self) -> list[str]:
+        """`a = 2, b = 3` then `t1 = a + b = 5` for every live intermediate, in order."""
+        nodes = self.g.nodes
+        leaf_ops = ("input", "leaf")
+        leaves = [f"{self.label(t)} = {self.show(self.values[t])}" for t in self.targets
+                  if t is not None and nodes[t].op.name in leaf_ops]
+        out = ["  " + ", ".join(leaves)] if leaves else []
+        for i in range(self.y + 1):
+            if (self.live[i] or i == self.y) and nodes[i].op.name not in leaf_ops:
+                out.append(f"  {self.label(i)} = {self.op_text(i)} = {self.show(self.values[i])}")
+        return out
+
+
+def _attr(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "none"
+    if isinstance(v, np.ndarray):
+        return shape_text(v)
+    if isinstance(v, str):
+        return f'"{v}"'
+    return str(v)
+
+
+def explain(result, feed: dict, digits: int = 6) -> list[str]:
+    """The --explain text, line by line."""
+    ex = Explainer(result, feed, digits)
+    out = ex.out_name
+    text = ["Forward pass:"] + ex.forward()
+    text.append(f"Backward pass (chain rule, from {out} back to the leaves; ∂{out}/∂{out} = 1):")
+    text += ["  " + line.text(out) for line in ex.lines()]
+    return text
+
+
+def explain_data(result, feed: dict, digits: int = 6) -> dict:
+    """The same, for --json: forward lines and one record per derivative."""
+    ex = Explainer(result, feed, digits)
+    out = ex.out_name
+    lines = ex.lines()
+    return {"forward": [s.strip() for s in ex.forward()],
+            "backward": [{"name": ln.name, "text": ln.text(out), "chain": ln.chain,
+                          "symbolic": ln.symbolic, "simplified": ln.simplified,
+                          "numbers": ln.numbers, "value": ln.value,
+                          **({"note": ln.note} if ln.note else {})} for ln in lines]}

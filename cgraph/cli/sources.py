@@ -1,0 +1,282 @@
+"""SOURCE, NAME=VALUE and --inputs: from the command line to a Program and its values.
+
+Public helpers (the draw and batch plug-ins use them too):
+
+- `read_source(arg) -> (text, file)`: SOURCE is a file, `-` (stdin), or the
+  program text. A SOURCE that names no file but looks like a path (ends in
+  `.cg`, or is a `/`-separated word with no spaces or operators other than
+  `/`, and not a division of numbers like `1/3`) is a missing file:
+  `UsageError` (exit 2). Text that is not UTF-8 is
+  the parser's syntax diagnostic (exit 1).
+- `parse_assignment(word) -> (name, array)`: one `NAME=VALUE`, VALUE a
+  number (`2`, `-1.5e3`, `inf`), a tensor literal (`[1,2,3]`,
+  `[[1,0],[0,1]]`, read by `parse_literal`, a tiny parser: never Python
+  evaluation), or `@file` (`.npy`, `.npz:key`, `.csv`, `.json`).
+- `parse_literal(text)`: numbers and nested `[...]` lists -> nested lists.
+- `read_values(words, inputs_file=None) -> dict`: every value, the
+  `--inputs` file (.json object or .npz) first, NAME=VALUE words over it.
+- `open_program(opts) -> (Program, values)`: all of the above plus the
+  common flags (--mode --dtype --seed --max-iterations).
+- `split_names("a,b") -> ["a", "b"]` for --wrt.
+
+A malformed word or an unreadable file is a `UsageError` (exit 2); a value
+for a name the program does not have, a missing input or a wrong shape are
+the engine's diagnostics (exit 1).
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Optional
+
+from .run import UsageError
+
+STDIN = "-"
+MAX_SOURCE_BYTES = 16 << 20
+MAX_LITERAL_DEPTH = 32
+
+# a word that can only be a path: no spaces, brackets or operators but '/'
+_PATHLIKE = re.compile(r"[\w.~\-/\\:]+")
+
+
+# ------------------------------------------------------------------ source
+def looks_like_path(arg: str) -> bool:
+    """CLI.md: a SOURCE that ends in .cg or holds a / is meant as a file; a
+    word with a space, a bracket or an operator other than / is program text,
+    and so is a division of numbers (`1/3`)."""
+    if arg.endswith(".cg"):
+        return True
+    if "/" not in arg or not _PATHLIKE.fullmatch(arg):
+        return False
+    return not all(_is_number(part) for part in arg.split("/"))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_source(arg: str) -> tuple[str, str]:
+    """(program text, file name for diagnostics)."""
+    if arg == STDIN:
+        try:
+            data = sys.stdin.buffer.read(MAX_SOURCE_BYTES + 1) if hasattr(sys.stdin, "buffer") \
+                else sys.stdin.read().encode("utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read standard input: {exc.strerror or exc}") from None
+        return _decode(data, "<stdin>"), "<stdin>"
+    if os.path.isdir(arg):
+        raise UsageError(f"{arg} is a directory, not a .cg file")
+    if os.path.exists(arg):
+        try:
+            with open(arg, "rb") as fp:
+                data = fp.read(MAX_SOURCE_BYTES + 1)
+        except OSError as exc:
+            raise UsageError(f"cannot read {arg}: {exc.strerror or exc}") from None
+        if len(data) > MAX_SOURCE_BYTES:
+            raise UsageError(f"{arg} is larger than {MAX_SOURCE_BYTES >> 20} MiB: not a program",
+                             "pass large data as inputs (NAME=@file) or with load(\"file\")")
+        return _decode(data, arg), arg
+    if looks_like_path(arg):
+        hint = None
+        if not arg.endswith(".cg"):
+            hint = (f"to divide, write the program with spaces: \"{arg.replace('/', ' / ')}\""
+                    if "/" in arg else None)
+        raise UsageError(f"no such file: {arg}", hint)
+    return arg, "<expr>"
+
+
+def _decode(data: bytes, file: str) -> str:
+    if len(data) > MAX_SOURCE_BYTES:
+        raise UsageError(f"{file} is larger than {MAX_SOURCE_BYTES >> 20} MiB: not a program")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        from ..parse import parse_bytes
+
+        parse_bytes(data, file)  # raises the located syntax diagnostic
+        raise  # pragma: no cover
+
+
+# ------------------------------------------------------------------ values
+_TOKEN = re.compile(r"\s*(?:(\[)|(\])|(,)|([^\s\[\],]+))")
+
+
+def parse_literal(text: str):
+    """`[[1, 2], [3, 4]]` -> nested lists of floats; a bare number -> float.
+    ValueError (with a reason) for anything else."""
+    tokens = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            break
+        pos = m.end()
+        tokens.append(m.group(1) or m.group(2) or m.group(3) or ("num", m.group(4)))
+    if pos < len(text.rstrip()):
+        raise ValueError("unexpected characters")
+    if not tokens:
+        raise ValueError("empty value")
+    stack: list[list] = []
+    result = None
+    expect_item = True
+    for k, tok in enumerate(tokens):
+        if result is not None:
+            raise ValueError("text after the end of the value")
+        if tok == "[":
+            if not expect_item:
+                raise ValueError("missing ',' before '['")
+            if len(stack) >= MAX_LITERAL_DEPTH:
+                raise ValueError("nested too deeply")
+            stack.append([])
+            expect_item = True
+        elif tok == "]":
+            if not stack:
+                raise ValueError("unbalanced ']'")
+            if expect_item and stack[-1] and tokens[k - 1] == ",":
+                raise ValueError("a ',' before ']' needs a value after it")
+            done = stack.pop()
+            if stack:
+                stack[-1].append(done)
+                expect_item = False
+            else:
+                result = done
+        elif tok == ",":
+            if expect_item or not stack:
+                raise ValueError("unexpected ','")
+            expect_item = True
+        else:
+            word = tok[1]
+            if not expect_item:
+                raise ValueError(f"missing ',' before {word!r}")
+            try:
+                num = float(word)
+            except ValueError:
+                raise ValueError(f"{word!r} is not a number") from None
+            if not stack:
+                result = num
+            else:
+                stack[-1].append(num)
+                expect_item = False
+    if stack:
+        raise ValueError("unbalanced '['")
+    return result
+
+
+def parse_value(name: str, text: str):
+    """The array a VALUE stands for."""
+    import numpy as np
+
+    if text.startswith("@"):
+        return read_file_value(text[1:], f"{name}=@")
+    try:
+        value = parse_literal(text)
+        arr = np.array(value, dtype=np.float64)
+    except ValueError as exc:
+        reason = str(exc)
+        if "inhomogeneous" in reason or "sequence" in reason:
+            reason = "the rows have different lengths"
+        raise UsageError(f"malformed value for '{name}': {text!r} ({reason})",
+                         "a VALUE is a number (2, -1.5e3, inf), a tensor literal ([1,2,3], "
+                         "[[1,0],[0,1]]) or @file (.npy, .npz:key, .csv, .json)") from None
+    return arr
+
+
+def read_file_value(ref: str, what: str = "@"):
+    """An array from `path`, `path.npz:key`; a bad file is a UsageError."""
+    from .. import datafiles
+
+    if not ref:
+        raise UsageError(f"{what} needs a file name", "e.g. x=@x.npy or W=@weights.npz:W")
+    path, key = datafiles.split_ref(os.path.expanduser(ref))
+    try:
+        return datafiles.read_array(path, key)
+    except datafiles.DataFileError as exc:
+        raise UsageError(exc.message, exc.hint) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def parse_assignment(word: str):
+    """`NAME=VALUE` -> (name, array)."""
+    name, eq, text = word.partition("=")
+    name = name.strip()
+    if not eq or not name:
+        hint = "values are given as NAME=VALUE, e.g. x=2 or W=[[1,0],[0,1]]"
+        if word.endswith(".cg") or os.path.exists(word):
+            hint = "give one SOURCE per command (cgraph check takes several)"
+        raise UsageError(f"expected NAME=VALUE, got {word!r}", hint)
+    if not name.isidentifier():
+        raise UsageError(f"{name!r} is not a name (in {word!r})",
+                         "names are words: letters, digits and _ (θ, W_out, α1)")
+    if not text.strip():
+        raise UsageError(f"no value after '{name}='", f"e.g. {name}=2 or {name}=[1,2,3]")
+    return name, parse_value(name, text.strip())
+
+
+def read_inputs_file(path: str) -> dict:
+    """--inputs: a .json object (name -> value) or an .npz archive."""
+    from .. import datafiles
+
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext == ".json":
+            return datafiles.read_json_values(path)
+        if ext == ".npz":
+            return datafiles.read_npz_values(path)
+    except datafiles.DataFileError as exc:
+        raise UsageError(exc.message, exc.hint) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    raise UsageError(f"--inputs takes a .json, .npz or .csv file, not {path!r}",
+                     "a .json object of name -> value, an .npz archive, or a .csv batch")
+
+
+def read_values(words, inputs_file: Optional[str] = None) -> dict:
+    """Every value given: the --inputs file first, NAME=VALUE words over it."""
+    values = read_inputs_file(inputs_file) if inputs_file else {}
+    seen = set()
+    for word in words or ():
+        name, value = parse_assignment(word)
+        if name in seen:
+            raise UsageError(f"'{name}' is given twice", "give each value once")
+        seen.add(name)
+        values[name] = value
+    return values
+
+
+def split_names(text: Optional[str]) -> Optional[list[str]]:
+    """--wrt a,b -> ["a", "b"] (None when not given)."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError("--wrt needs at least one name", "e.g. --wrt a,b")
+    return names
+
+
+def is_csv_batch(opts) -> bool:
+    return bool(getattr(opts, "inputs", None)) and opts.inputs.lower().endswith(".csv")
+
+
+# ----------------------------------------------------------------- program
+def compile_source(opts, text: str, file: str):
+    """A Program from source text and the common flags."""
+    from ..program import Program
+
+    return Program(text, file, mode=opts.mode or "static", dtype=opts.dtype or "float64",
+                   seed=opts.seed or 0, max_iterations=opts.max_iterations or 100_000)
+
+
+def open_program(opts):
+    """(Program, values) for a command with SOURCE, NAME=VALUE... and --inputs.
+    The values are read first: a malformed word is exit 2 even when the
+    program has errors too."""
+    text, file = read_source(opts.source)
+    values = read_values(opts.values, opts.inputs)
+    return compile_source(opts, text, file), values

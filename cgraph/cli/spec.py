@@ -1,0 +1,265 @@
+"""The command line's definitions, in one place, cheap to import.
+
+Every command is declared once, here-style, with `command(...)`:
+
+    from cgraph.cli.spec import command, Param, SOURCE, VALUES, INPUTS, RUN_FLAGS
+
+    @command("draw", SOURCE, VALUES, INPUTS,
+             Param("out", ("-o", "--out"), str, required=True, metavar="FILE",
+                   help="where to write the drawing (- for stdout)"),
+             *RUN_FLAGS,
+             help="Draw the graph.", examples=["cgraph draw model.cg -o graph.svg"])
+    def draw(o: Options) -> int:      # o.source, o.values, o.out, o.mode, o.json ...
+        ...
+        return 0                      # the exit status
+
+From that one declaration come both ways in:
+
+- `cgraph.cli.app.build_app()` turns each `Command` into a Typer command (help
+  with examples, `--help`, error messages for a wrong command line, exit 2);
+- `parse_fast(argv)` parses an ordinary, well-formed command line for those
+  same `Param`s without importing Typer (~45 ms) or pydantic/Rich (~110 ms):
+  cold start is what a calculator is judged by. Anything it is not sure of
+  (`--help`, an unknown flag, a missing or bad option value, bundled short
+  flags) makes it return None, and Typer parses the line instead, so the two
+  can never disagree on a line both accept (tests/test_cli_spec.py checks it).
+
+A command's function takes an `Options` (attribute access to every
+parameter, by `Param.name`) and returns the exit status; it raises
+`CgraphError` or `UsageError` for a user's mistake (see cgraph/cli/run.py).
+
+Plug-ins: a module `cgraph/cli/cmd_<name>.py` (`cmd_draw`, `cmd_batch`) is
+imported when `cgraph <name>` is run (and when the Typer app is built, for
+`--help`). It may declare its command with `@command` as above (fast path
+and Typer for free), and/or define `register(app: typer.Typer)` to add Typer
+commands by hand (those always go through Typer).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+#: plug-in command modules of cgraph/cli, imported on demand
+PLUGINS = ("cmd_draw", "cmd_batch")
+
+
+class Options:
+    """The parsed command line of one command: `o.mode`, `o.values`, ..."""
+
+    def __init__(self, **values: Any):
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str):  # an option the command does not have
+        return None
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Options) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return "Options(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One argument (no `decls`) or option (`decls` = its flags) of a command.
+
+    kind: `str`, `int`, `bool` (a flag: present -> True), a tuple of allowed
+    strings (a choice), or `list` (an argument taking every remaining word).
+    """
+
+    name: str
+    decls: tuple = ()
+    kind: Any = str
+    default: Any = None
+    help: str = ""
+    metavar: Optional[str] = None
+    required: bool = False
+    min: Optional[int] = None
+    panel: Optional[str] = None
+
+    @property
+    def is_option(self) -> bool:
+        return bool(self.decls)
+
+    def convert(self, text: str):
+        """The value of `text` for this option, as Typer would give it;
+        ValueError when Typer would refuse it."""
+        kind = self.kind
+        if kind is int:
+            value = int(text)
+            if self.min is not None and value < self.min:
+                raise ValueError(f"{value} < {self.min}")
+            return value
+        if isinstance(kind, tuple):
+            if text not in kind:
+                raise ValueError(text)
+            return text
+        return text
+
+
+@dataclass
+class Command:
+    name: str
+    func: Callable[[Options], int]
+    params: tuple
+    help: str = ""
+    examples: tuple = ()
+    hidden: bool = False
+    flags: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        seen = set()
+        for p in self.params:
+            if p.name in seen:
+                raise ValueError(f"command {self.name!r} declares {p.name!r} twice")
+            seen.add(p.name)
+            for d in p.decls:
+                self.flags[d] = p
+
+    @property
+    def arguments(self) -> list:
+        return [p for p in self.params if not p.is_option]
+
+    @property
+    def epilog(self) -> str:
+        if not self.examples:
+            return ""
+        return "Examples:\n\n" + "\n\n".join(f"  {e}" for e in self.examples)
+
+    def defaults(self) -> dict:
+        return {p.name: (list(p.default) if isinstance(p.default, (list, tuple)) and p.kind is list
+                         else p.default) for p in self.params}
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, *params: Param, help: str = "", examples: Sequence[str] = (),
+            hidden: bool = False):
+    """Declare a command (decorator). See the module docstring."""
+    def deco(func):
+        if name in COMMANDS and COMMANDS[name].func is not func:
+            raise ValueError(f"command {name!r} declared twice")
+        COMMANDS[name] = Command(name, func, tuple(params), help, tuple(examples), hidden)
+        return func
+    return deco
+
+
+def load_commands(name: Optional[str] = None) -> dict[str, Command]:
+    """Import the built-in commands, and the plug-in for `name` (or every
+    plug-in when name is None). Returns COMMANDS."""
+    from . import commands  # noqa: F401  (declares eval, grad, jacobian, check, ops)
+
+    if name is None:
+        for mod in PLUGINS:
+            load_plugin(mod)
+    elif name not in COMMANDS:
+        load_plugin("cmd_" + name.replace("-", "_"))
+    return COMMANDS
+
+
+def load_plugin(mod: str):
+    """Import cgraph.cli.<mod> if it exists; None if it does not."""
+    if mod not in PLUGINS:
+        return None
+    try:
+        return importlib.import_module(f"{__package__}.{mod}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__package__}.{mod}":
+            return None
+        raise
+
+
+# ------------------------------------------------------ shared parameters
+RUN_PANEL = "Running"
+OUT_PANEL = "Output"
+
+SOURCE = Param("source", kind=str, required=True, metavar="SOURCE",
+               help="a .cg file, - for standard input, or the program text itself")
+SOURCES = Param("sources", kind=list, required=True, metavar="SOURCE",
+                help=".cg files, - for standard input, or program text")
+VALUES = Param("values", kind=list, default=(), metavar="NAME=VALUE",
+               help="values of inputs and leaves: a number, a tensor literal [1,2,3], "
+                    "or @file (.npy, .npz:key, .csv, .json)")
+INPUTS = Param("inputs", ("--inputs",), str, metavar="FILE", panel=RUN_PANEL,
+               help="read values from a .json object (name -> value) or an .npz archive")
+
+MODE = Param("mode", ("--mode",), ("static", "eager"), "static", panel=RUN_PANEL,
+             help="static: build the whole graph, then run it; eager: run each statement "
+                  "as it is reached")
+DTYPE = Param("dtype", ("--dtype",), ("float64", "float32"), "float64", panel=RUN_PANEL,
+              help="the float type of the whole graph")
+SEED = Param("seed", ("--seed",), int, 0, metavar="N", panel=RUN_PANEL,
+             help="seed of randn/rand calls without their own seed")
+MAX_ITERATIONS = Param("max_iterations", ("--max-iterations",), int, 100_000, metavar="N",
+                       min=1, panel=RUN_PANEL,
+                       help="eager mode: stop a while loop after this many iterations")
+JSON = Param("json", ("--json",), bool, False, panel=OUT_PANEL,
+             help="print one JSON document on stdout (diagnostics go to stderr)")
+PRECISION = Param("precision", ("--precision",), int, None, metavar="N", min=1, panel=OUT_PANEL,
+                  help="significant digits shown (default 6; --json: full precision "
+                       "unless this is given)")
+QUIET = Param("quiet", ("-q", "--quiet"), bool, False, panel=OUT_PANEL,
+              help="print only results: no headers, notes or warnings (errors still show)")
+
+#: the common flags of every command that runs a program
+RUN_FLAGS = (MODE, DTYPE, SEED, MAX_ITERATIONS, JSON, PRECISION, QUIET)
+
+
+# ---------------------------------------------------------------- fast path
+def parse_fast(argv: Sequence[str]):
+    """(Command, Options) for an ordinary command line, or None to let Typer
+    parse it (help, version, anything unusual or wrong)."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    cmds = load_commands(argv[0])
+    cmd = cmds.get(argv[0])
+    if cmd is None:
+        return None
+    values = cmd.defaults()
+    words: list[str] = []
+    args = iter(argv[1:])
+    for a in args:
+        if a == "--":
+            words.extend(args)
+            break
+        if a[:1] != "-" or a == "-":
+            words.append(a)
+            continue
+        flag, eq, text = a.partition("=") if a.startswith("--") else (a, "", "")
+        p = cmd.flags.get(flag)
+        if p is None:
+            return None                      # unknown, --help, bundled -qj ...: Typer decides
+        if p.kind is bool:
+            if eq:
+                return None
+            values[p.name] = True
+            continue
+        if not eq:
+            text = next(args, None)
+            if text is None:
+                return None
+        try:
+            values[p.name] = p.convert(text)
+        except ValueError:
+            return None
+    arguments = cmd.arguments
+    for k, p in enumerate(arguments):
+        if p.kind is list:
+            if k != len(arguments) - 1:      # pragma: no cover - a declaration mistake
+                return None
+            if p.required and not words:
+                return None
+            values[p.name] = words
+            words = []
+        elif words:
+            values[p.name] = words.pop(0)
+        elif p.required:
+            return None
+    if words:
+        return None                          # extra words: Typer says so
+    for p in cmd.params:
+        if p.is_option and p.required and values[p.name] is None:
+            return None
+    return cmd, Options(**values)

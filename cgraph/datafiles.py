@@ -1,0 +1,373 @@
+"""Reading arrays from files: .npy, .npz, .csv, .json.
+
+Used by the `load(...)` builtin and by the command line (`NAME=@file`,
+`--inputs FILE`). Every problem a user can cause (missing file, a FIFO or a
+device, an oversized file, a pickled array, a non-numeric CSV cell) raises
+`DataFileError` (a ValueError) with a message that names the file and, for a
+CSV, the 1-based row and column.
+
+Rules:
+- only regular files are read, and none larger than `MAX_LOAD_BYTES`
+  (JSON: `MAX_JSON_BYTES`, since parsing it takes far more memory than the file);
+- `.npy`/`.npz` are read with `allow_pickle=False`, always;
+- numbers come back as float64 arrays, booleans as bool arrays;
+- `.npz` with a key reads that array; without one, the archive must hold
+  exactly one array;
+- `.csv` is a numeric 2-D array [rows, cols]; a first row that is not all
+  numbers is a header and is skipped;
+- `.json` is a number, a boolean, or nested lists of them (rectangular).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+import zipfile
+from typing import Optional
+
+import numpy as np
+
+MAX_LOAD_BYTES = 1 << 30   # 1 GiB
+MAX_JSON_BYTES = 64 << 20  # 64 MiB of JSON text
+SUFFIXES = (".npy", ".npz", ".csv", ".json")
+
+
+class DataFileError(ValueError):
+    """A file that cannot be read as an array; the message says why."""
+
+    def __init__(self, message: str, hint: Optional[str] = None):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+# ------------------------------------------------------------------ helpers
+def split_ref(ref: str) -> tuple[str, Optional[str]]:
+    """'data.npz:W' -> ('data.npz', 'W'); anything else -> (ref, None)."""
+    head, sep, key = ref.rpartition(":")
+    if sep and head.lower().endswith(".npz") and key and "/" not in key and "\\" not in key:
+        return head, key
+    return ref, None
+
+
+def check_file(path, limit: Optional[int] = None) -> os.stat_result:
+    """Stat `path`: it must be an existing regular file of at most `limit`
+    bytes (default `MAX_LOAD_BYTES`)."""
+    path = os.fspath(path)
+    limit = MAX_LOAD_BYTES if limit is None else limit
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DataFileError(f"no such file: {path}") from None
+    except PermissionError:
+        raise DataFileError(f"permission denied: {path}") from None
+    except OSError as exc:
+        raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataFileError(f"{path} is a directory, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise DataFileError(f"{path} is not a regular file (a pipe, device or socket); "
+                            "refusing to read it", hint="save the data to a file first")
+    if st.st_size > limit:
+        raise DataFileError(f"{path} is {st.st_size} bytes, over the {limit}-byte limit",
+                            hint="split the data, or load a smaller file")
+    return st
+
+
+def _open(path, limit=None):
+    check_file(path, limit)
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _suffix(path) -> str:
+    return os.path.splitext(os.fspath(path))[1].lower()
+
+
+def _numeric(arr: np.ndarray, where: str) -> np.ndarray:
+    kind = arr.dtype.kind
+    if kind == "b":
+        return arr
+    if kind in "iuf":
+        return arr.astype(np.float64)
+    if kind == "O":
+        raise DataFileError(f"{where}: holds Python objects (a pickled array); refused",
+                            hint="pickled arrays are never loaded; save a numeric array")
+    raise DataFileError(f"{where}: holds {arr.dtype} values, not numbers",
+                        hint="only numeric (or boolean) arrays can be loaded")
+
+
+# ---------------------------------------------------------------- npy / npz
+def _npy_header(fp, where):
+    try:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise DataFileError(f"{where} is not a valid .npy file ({exc})") from None
+    return shape, dtype
+
+
+def _read_npy_stream(fp, where, size) -> np.ndarray:
+    start = fp.tell()
+    shape, dtype = _npy_header(fp, where)
+    if dtype.hasobject:
+        raise DataFileError(f"{where}: holds Python objects (a pickled array); refused",
+                            hint="pickled arrays are never loaded; save a numeric array")
+    need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    have = size - (fp.tell() - start)
+    if need > have:
+        raise DataFileError(f"{where} is truncated: its header says {list(shape)} {dtype} "
+                            f"({need} bytes) but only {have} bytes follow")
+    fp.seek(start)
+    try:
+        arr = np.load(fp, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataFileError(f"cannot read {where}: {exc}") from None
+    return _numeric(np.asarray(arr), where)
+
+
+def _read_npy(path) -> np.ndarray:
+    st = check_file(path)
+    with _open(path) as fp:
+        return _read_npy_stream(fp, os.fspath(path), st.st_size)
+
+
+def _npz_members(zf: zipfile.ZipFile) -> dict:
+    return {(i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i
+            for i in zf.infolist() if not i.is_dir()}
+
+
+def _npz_pick(members: dict, key, path):
+    names = sorted(members)
+    if key is None:
+        if len(names) == 1:
+            return members[names[0]], names[0]
+        raise DataFileError(
+            f"{path} holds {len(names)} arrays; say which: {', '.join(names) or '(none)'}",
+            hint=f'e.g. load("{os.path.basename(path)}", "{names[0]}")' if names else None)
+    if key not in members:
+        import difflib
+
+        close = difflib.get_close_matches(key, names, n=1)
+        raise DataFileError(f"{path} has no array named '{key}'; it holds: {', '.join(names)}",
+                            hint=f"did you mean '{close[0]}'?" if close else None)
+    return members[key], key
+
+
+def _read_npz(path, key=None) -> np.ndarray:
+    path = os.fspath(path)
+    check_file(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info, name = _npz_pick(_npz_members(zf), key, path)
+            if info.file_size > MAX_LOAD_BYTES:
+                raise DataFileError(f"{path}: array '{name}' is {info.file_size} bytes "
+                                    f"uncompressed, over the {MAX_LOAD_BYTES}-byte limit")
+            with zf.open(info) as member:
+                data = member.read(MAX_LOAD_BYTES + 1)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataFileError(f"{path} is not a valid .npz file ({exc})") from None
+    return _read_npy_stream(io.BytesIO(data), f"{path}:{name}", len(data))
+
+
+def npz_keys(path) -> list[str]:
+    """The array names in an .npz archive."""
+    path = os.fspath(path)
+    check_file(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return sorted(_npz_members(zf))
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataFileError(f"{path} is not a valid .npz file ({exc})") from None
+
+
+def read_npz_values(path) -> dict:
+    """Every array of an .npz archive, by name (for `--inputs data.npz`)."""
+    return {k: _read_npz(path, k) for k in npz_keys(path)}
+
+
+# ---------------------------------------------------------------------- csv
+def _number(cell: str) -> Optional[float]:
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _read_text(path, limit=None) -> str:
+    limit = MAX_LOAD_BYTES if limit is None else limit
+    with _open(path, limit) as fp:
+        raw = fp.read(limit + 1)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def read_csv_table(path) -> tuple[Optional[list[str]], np.ndarray]:
+    """(header or None, values [rows, cols]) of a numeric CSV file."""
+    path = os.fspath(path)
+    text = _read_text(path)
+    try:
+        rows = [(n, r) for n, r in enumerate(csv.reader(io.StringIO(text)), start=1)
+                if any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise DataFileError(f"{path} is not valid CSV ({exc})") from None
+    if not rows:
+        raise DataFileError(f"{path} is empty: no rows")
+    header = None
+    first = [c.strip() for c in rows[0][1]]
+    if any(_number(c) is None for c in first):
+        header, rows = first, rows[1:]
+    width = len(header) if header is not None else len(rows[0][1])
+    out = np.empty((len(rows), width))
+    for i, (line, row) in enumerate(rows):
+        if len(row) != width:
+            raise DataFileError(f"{path}: row {line} has {len(row)} columns, expected {width}",
+                                hint="every row needs the same number of cells")
+        for j, cell in enumerate(row):
+            v = _number(cell.strip())
+            if v is None:
+                raise DataFileError(f"{path}: row {line}, column {j + 1}: {cell.strip()!r} "
+                                    "is not a number",
+                                    hint="only the first row may be a header")
+            out[i, j] = v
+    return header, out
+
+
+def _read_csv(path) -> np.ndarray:
+    return read_csv_table(path)[1]
+
+
+# --------------------------------------------------------------------- json
+def _json_array(value, where: str) -> np.ndarray:
+    """A number, a boolean, or rectangular nested lists of them -> array."""
+    kinds: set = set()
+
+    def walk(v, at):
+        if isinstance(v, list):
+            subs = [walk(x, f"{at}[{i}]") for i, x in enumerate(v)]
+            if any(s != subs[0] for s in subs):
+                raise DataFileError(f"{where}: ragged nesting at {at or 'the top'} (lists of "
+                                    "different lengths or depths)",
+                                    hint="arrays must be rectangular")
+            return (len(v),) + (subs[0] if subs else ())
+        if isinstance(v, bool):
+            kinds.add("bool")
+        elif isinstance(v, (int, float)):
+            kinds.add("num")
+        else:
+            what = "null" if v is None else type(v).__name__
+            raise DataFileError(f"{where}: {what} at {at or 'the top'} is not a number",
+                                hint="values are numbers, true/false, or nested lists of them")
+        if len(kinds) > 1:
+            raise DataFileError(f"{where}: mixes numbers and booleans (at {at or 'the top'})")
+        return ()
+
+    try:
+        walk(value, "")
+        if kinds == {"bool"}:
+            return np.array(value, dtype=bool)
+        return np.array(value, dtype=np.float64)
+    except RecursionError:
+        raise DataFileError(f"{where}: nested too deeply") from None
+    except OverflowError:
+        raise DataFileError(f"{where}: a number is too large for a float") from None
+    except ValueError as exc:
+        if isinstance(exc, DataFileError):
+            raise
+        raise DataFileError(f"{where}: ragged nesting (arrays must be rectangular)") from None
+
+
+def _read_json_doc(path):
+    path = os.fspath(path)
+    text = _read_text(path, MAX_JSON_BYTES)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataFileError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                            f"{exc.msg}") from None
+    except RecursionError:
+        raise DataFileError(f"{path}: nested too deeply") from None
+
+
+def _read_json(path) -> np.ndarray:
+    path = os.fspath(path)
+    doc = _read_json_doc(path)
+    if isinstance(doc, dict):
+        raise DataFileError(f"{path} holds a JSON object, not an array",
+                            hint="load() reads a number or nested lists; a name -> value object "
+                                 "is for --inputs")
+    return _json_array(doc, path)
+
+
+def read_json_values(path) -> dict:
+    """A JSON object of name -> value (number, boolean, nested lists) as arrays."""
+    path = os.fspath(path)
+    doc = _read_json_doc(path)
+    if not isinstance(doc, dict):
+        raise DataFileError(f"{path} must hold a JSON object of name -> value",
+                            hint='e.g. {"x": 2, "W": [[1, 0], [0, 1]]}')
+    return {str(k): _json_array(v, f"{path}: value of '{k}'") for k, v in doc.items()}
+
+
+# -------------------------------------------------------------------- entry
+def read_array(path, key: Optional[str] = None) -> np.ndarray:
+    """The array stored in `path` (.npy, .npz with an optional key, .csv, .json)."""
+    path = os.fspath(path)
+    ext = _suffix(path)
+    if ext not in SUFFIXES:
+        raise DataFileError(f"cannot load {path}: unknown file type '{ext or '(none)'}'",
+                            hint="load reads .npy, .npz, .csv and .json files")
+    if key is not None and ext != ".npz":
+        raise DataFileError(f"a key ('{key}') only applies to .npz archives, not {ext} files")
+    if ext == ".npy":
+        return _read_npy(path)
+    if ext == ".npz":
+        return _read_npz(path, key)
+    if ext == ".csv":
+        return _read_csv(path)
+    return _read_json(path)
+
+
+def array_shape(path, key: Optional[str] = None) -> tuple:
+    """The shape of the array `read_array(path, key)` would return, reading as
+    little as possible (.npy/.npz headers only; .csv/.json are parsed and the
+    result kept for the next `read_array_cached`)."""
+    path = os.fspath(path)
+    ext = _suffix(path)
+    if ext == ".npy":
+        st = check_file(path)
+        with _open(path) as fp:
+            shape, dtype = _npy_header(fp, path)
+        _numeric(np.empty(0, dtype), path)
+        if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > st.st_size:
+            raise DataFileError(f"{path} is truncated")
+        return tuple(shape)
+    return tuple(read_array_cached(path, key).shape)
+
+
+_CACHE: dict = {}
+
+
+def read_array_cached(path, key: Optional[str] = None) -> np.ndarray:
+    """read_array, remembering the last few results while the file is
+    unchanged (a static build reads a file for its shape, then runs it).
+    Returns a fresh copy each time."""
+    path = os.fspath(path)
+    st = check_file(path)
+    stamp = (os.path.realpath(path), key, st.st_mtime_ns, st.st_size, st.st_ino)
+    arr = _CACHE.get(stamp)
+    if arr is None:
+        arr = read_array(path, key)
+        if arr.nbytes <= 64 << 20:
+            while len(_CACHE) >= 4:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[stamp] = arr
+    return arr.copy()

@@ -1,0 +1,1000 @@
+"""Drawing: a computation graph as Graphviz DOT text, with values and gradients.
+
+`result_to_dot` turns a `Result` (or `graph_to_dot` a bare graph) into DOT
+text; `cgraph.render` turns that into SVG or PNG. The DOT is built here, by
+hand, so that:
+
+* every piece of user text (names, strings, file names, values) is escaped:
+  labels are HTML-like labels whose text goes through `html_text`, and the few
+  plain quoted attributes (tooltips) go through `dot_string`. A name like
+  `"a<b>` or a `print` message holding HTML shows as text, never as markup;
+* the output is deterministic: node ids come from IR positions, everything is
+  walked in IR order, nothing reads memory addresses, clocks or hash order;
+* a big graph stays readable: above `max_nodes`, repeated loop bodies collapse
+  into one "× N iterations" node, then function calls into one node per
+  call, then statements into one node per source line.
+
+What a node shows: leaves (input, leaf = param or constant binding), constants,
+operations, side effects and the output each have their own shape and
+colour (the legend lists the kinds drawn); an operation shows its symbol,
+the name the program binds to it and its shape; with values, `data` and
+`grad` (∂output/∂node) as micrograd does — a tensor as a short summary.
+
+`draw_program` runs a program and draws it; `draw_to_file` is the one-call
+version the README demo uses.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from .errors import CgraphError
+
+FORMATS = ("svg", "png", "dot")
+RANKDIRS = ("TB", "LR", "BT", "RL")
+DEFAULT_MAX_NODES = 200
+DEFAULT_RANKDIR = "LR"
+DEFAULT_PRECISION = 4
+FONT = "Helvetica"
+MAX_TEXT = 48             # longest user string shown in a label (the tooltip has more)
+
+# kind -> (node shape, style, fill colour, legend text)
+KINDS = {
+    "input":    ("box", "filled", "#d6e4ff", "input (value from outside)"),
+    "leaf":     ("cylinder", "filled", "#d8f0dc", "leaf (param or constant binding)"),
+    "const":    ("ellipse", "filled", "#eeeeee", "constant"),
+    "op":       ("box", "rounded,filled", "#fff1cc", "operation"),
+    "output":   ("box", "rounded,filled,bold", "#ffd98a", "output"),
+    "effect":   ("note", "filled", "#ece2f7", "print / assert"),
+    "grad":     ("box", "rounded,filled", "#fbdde0", "gradient op (backward)"),
+    "summary":  ("box3d", "filled", "#f2f2f2", "collapsed nodes"),
+}
+LEAF_OPS = ("input", "leaf")
+GRAD_COLOR = "#b3261e"
+MUTED = "#666666"
+EDGE_COLOR = "#555555"
+CROSS_COLOR = "#c9a0a6"
+COMMUTATIVE = {"add", "mul", "maximum", "minimum", "eq", "ne", "logical_and", "logical_or"}
+HIDDEN_ATTRS = {"name", "default", "value", "parts", "message", "path", "seed", "program", "expr"}
+
+
+# ------------------------------------------------------------------ escaping
+def clean_text(s, limit: Optional[int] = MAX_TEXT) -> str:
+    """Printable text: control characters shown as escapes, long text cut with '…'."""
+    out = []
+    for ch in str(s):
+        cat = unicodedata.category(ch)
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif cat in ("Cc", "Cs", "Co", "Cn") or cat == "Zl" or cat == "Zp":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    text = "".join(out)
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return text
+
+
+ZWSP = "\u200b"
+
+
+def html_text(s, limit: Optional[int] = MAX_TEXT) -> str:
+    """Text for inside an HTML-like label: cleaned, then every markup character escaped.
+    A backslash is followed by a zero-width space: some renderers (graphviz-pure)
+    expand `\\N`, `\\G`... even in HTML labels, and `\\` + ZWSP is no escape anywhere."""
+    text = clean_text(s, limit)
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;").replace("\\", "\\" + ZWSP))
+
+
+def dot_string(s, limit: Optional[int] = 300) -> str:
+    """A double-quoted DOT string (for tooltips). Renderers disagree on backslash
+    escapes in quoted strings, so a backslash is shown as '∖' and a quote escaped."""
+    text = clean_text(s, limit).replace("\\", "∖").replace('"', '\\"')
+    return f'"{text}"'
+
+
+# ----------------------------------------------------------- value summaries
+def fmt_number(x, precision: int = DEFAULT_PRECISION) -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return "true" if x else "false"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    x = float(x)
+    if x != x:
+        return "nan"
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    return f"{x:.{precision}g}"
+
+
+def fmt_value(v, precision: int = DEFAULT_PRECISION) -> Optional[str]:
+    """A short summary of a value: the number, a tiny vector, or mean and norm."""
+    if v is None:
+        return None
+    a = np.asarray(v)
+    if a.dtype.kind not in "biuf":
+        return clean_text(a)
+    if a.ndim == 0:
+        return fmt_number(a.item(), precision)
+    if a.size == 0:
+        return "empty"
+    if a.ndim == 1 and a.size <= 4:
+        return "[" + ", ".join(fmt_number(x, precision) for x in a.tolist()) + "]"
+    if a.dtype.kind == "b":
+        return f"{int(a.sum())} of {a.size} true"
+    with np.errstate(all="ignore"):
+        f = a.astype(np.float64)
+        return f"mean {fmt_number(f.mean(), precision)}  norm {fmt_number(np.sqrt((f * f).sum()), precision)}"
+
+
+def fmt_shape(shape, dtype: Optional[str] = None, float_dtype: str = "float64") -> str:
+    """`[3, 2]`, `[3, ?]`, with the dtype when it is not the graph's float type
+    (a scalar: the dtype alone, or nothing)."""
+    if shape is None:
+        text = "[?]"
+    elif shape == ():
+        text = ""
+    else:
+        text = "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+    if dtype and dtype != float_dtype:
+        dt = {"float64": "f64", "float32": "f32", "int64": "int", "bool": "bool"}.get(dtype, dtype)
+        text = f"{text} {dt}" if text else dt
+    return text
+
+
+# -------------------------------------------------------------- the drawing
+@dataclass
+class Unit:
+    """One drawn node: an IR node, or a group of them collapsed into a summary."""
+    key: str                      # DOT id
+    members: list                 # IR node ids
+    kind: str                     # a KINDS key
+    part: str                     # "fwd" | "bwd"
+    label: str = ""               # summary text (groups only)
+    detail: str = ""
+    path: tuple = ()              # the function calls it is inside (clusters)
+
+
+@dataclass
+class Drawing:
+    """The DOT text and what the reader should be told about it."""
+    dot: str
+    notes: list = field(default_factory=list)
+    nodes: int = 0                # drawn nodes (units), legend not counted
+    edges: int = 0
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.dot.encode("utf-8")).hexdigest()
+
+
+def result_to_dot(result, *, backward: bool = False, rankdir: str = DEFAULT_RANKDIR,
+                  max_nodes: int = DEFAULT_MAX_NODES, title: Optional[str] = None,
+                  notes: Sequence[str] = (), precision: int = DEFAULT_PRECISION,
+                  source: Optional[str] = None) -> Drawing:
+    """Draw a `Result` (values and, when it has them, gradients on every node)."""
+    return graph_to_dot(result.graph, values=result.values, grad_ids=result.grad_ids,
+                        output=result.output, backward=backward, rankdir=rankdir,
+                        max_nodes=max_nodes, title=title, notes=notes, precision=precision,
+                        source=source)
+
+
+def graph_to_dot(graph, values: Optional[Sequence] = None, grad_ids: Optional[dict] = None,
+                 output: Optional[str] = None, *, backward: bool = False,
+                 rankdir: str = DEFAULT_RANKDIR, max_nodes: int = DEFAULT_MAX_NODES,
+                 title: Optional[str] = None, notes: Sequence[str] = (),
+                 precision: int = DEFAULT_PRECISION, source: Optional[str] = None) -> Drawing:
+    """Draw a graph. `values` (node id -> value) and `grad_ids` (node id -> the id
+    of its gradient node) are optional; without them nodes show structure only."""
+    rankdir = str(rankdir).upper()
+    if rankdir not in RANKDIRS:
+        raise CgraphError(f"--rankdir must be TB or LR, not {rankdir!r}", kind="usage")
+    if max_nodes < 1:
+        raise CgraphError("--max-nodes must be at least 1", kind="usage")
+    return _Drawer(graph, values, grad_ids or {}, output, backward, rankdir, max_nodes, title,
+                   list(notes), precision, source).draw()
+
+
+class _Drawer:
+    def __init__(self, g, values, grad_ids, output, backward, rankdir, max_nodes, title, notes,
+                 precision, source):
+        self.g, self.nodes = g, g.nodes
+        n = len(self.nodes)
+        self.values = list(values) if values is not None else [None] * n
+        self.values += [None] * (n - len(self.values))
+        self.grad_ids = {k: v for k, v in grad_ids.items() if k is not None and v is not None
+                         and 0 <= k < n and 0 <= v < n}
+        self.backward, self.rankdir, self.max_nodes = backward, rankdir, max_nodes
+        self.title, self.notes, self.precision = title, notes, precision
+        self.source_lines = source.splitlines() if source else None
+        self.float_dtype = getattr(getattr(g, "float_dtype", None), "name", "float64")
+        self.outputs = dict(getattr(g, "outputs", {}))
+        self.output = output or next(iter(self.outputs), None)
+        self.out_id = self.outputs.get(self.output, getattr(g, "names", {}).get(self.output))
+        # every name bound to a node, in program order
+        self.names: dict[int, list] = {}
+        for node in self.nodes:
+            if node.name:
+                self.names.setdefault(node.id, []).append(node.name)
+        for table in (getattr(g, "names", {}), self.outputs):
+            for name, i in table.items():
+                if i is not None and 0 <= i < n and name not in self.names.setdefault(i, []):
+                    self.names[i].append(name)
+        self.grad_of: dict[int, list] = {}   # gradient node -> forward nodes it is the gradient of
+        self.fwd, self.bwd = self._split()
+        for f in self.fwd:
+            gi = self.grad_ids.get(f)
+            if gi is not None:
+                self.grad_of.setdefault(gi, []).append(f)
+
+    # ----------------------------------------------------------- node sets
+    def _ancestors(self, roots: Iterable[int]) -> bytearray:
+        mark = bytearray(len(self.nodes))
+        for r in roots:
+            if r is not None and 0 <= r < len(self.nodes):
+                mark[r] = 1
+        for i in range(len(self.nodes) - 1, -1, -1):
+            if mark[i]:
+                for j in self.nodes[i].inputs:
+                    mark[j] = 1
+        return mark
+
+    def _split(self):
+        """Forward nodes (what the outputs, effects and named values need) and
+        backward nodes (what only the gradients need)."""
+        g = self.g
+        roots = list(self.outputs.values()) + list(getattr(g, "effects", []))
+        roots += list(getattr(g, "leaves", {}).values())
+        roots += [i for i in getattr(g, "names", {}).values()
+                  if i is not None and i < len(self.nodes) and self.nodes[i].op.name != "const"]
+        fwd_mark = self._ancestors(roots)
+        fwd = [i for i in range(len(self.nodes)) if fwd_mark[i]]
+        grads = [self.grad_ids[i] for i in fwd if i in self.grad_ids]
+        bwd_mark = self._ancestors(grads)
+        bwd = [i for i in range(len(self.nodes)) if bwd_mark[i] and not fwd_mark[i]]
+        return fwd, bwd
+
+    # ------------------------------------------------------------ the text
+    def draw(self) -> Drawing:
+        units, rep = self._units()
+        body: list = []
+        w = body.append
+        kinds_used: list = []
+        body_f = [u for u in units if u.part == "fwd"]
+        body_b = [u for u in units if u.part == "bwd"]
+        if self.backward and body_b:
+            w("  subgraph cluster_forward {")
+            w('    label=<<b>forward</b>>; style="rounded"; color="#bbbbbb";')
+            self._emit_units(body_f, w, "    ", kinds_used)
+            w("  }")
+            w("  subgraph cluster_backward {")
+            w('    label=<<b>backward</b>: the gradient graph>; style="rounded"; color="#e3a6ad";')
+            self._emit_units(body_b, w, "    ", kinds_used)
+            w("  }")
+        else:
+            self._emit_units(body_f, w, "  ", kinds_used)
+        edges = self._edges(units, rep)
+        for a, b, attrs in edges:
+            w(f"  {a} -> {b}" + (f" [{attrs}]" if attrs else "") + ";")
+        head = [
+            "digraph cgraph {",
+            f'  graph [rankdir={self.rankdir}, fontname="{FONT}", fontsize=12, labelloc=b, '
+            f'labeljust=l, nodesep=0.35, ranksep=0.45, newrank=true, ordering=in,',
+            f"         label=<{self._caption(kinds_used)}>];",
+            f'  node [fontname="{FONT}", fontsize=11, margin="0.08,0.04"];',
+            f'  edge [fontname="{FONT}", fontsize=9, color="{EDGE_COLOR}", arrowsize=0.7];',
+        ]
+        text = "\n".join(head + body + ["}"]) + "\n"
+        return Drawing(text, list(self.notes), len(units), len(edges))
+
+    def _caption(self, kinds_used) -> str:
+        """Below the drawing: the title, the output's value, notes, and a one-row legend."""
+        rows = []
+        top = []
+        if self.title:
+            top.append(f"<b>{html_text(self.title, 80)}</b>")
+        o = self.out_id
+        if o is not None and self.values[o] is not None and self.output:
+            top.append(f"{html_text(self.output)} = {html_text(fmt_value(self.values[o], self.precision))}")
+        if top:
+            rows.append("    ".join(top))
+        for note in self.notes:
+            rows.append(f'<font color="{MUTED}" point-size="10">{html_text(note, 160)}</font>')
+        cells = []
+        for k in KINDS:
+            if k in kinds_used:
+                cells.append(f'<td bgcolor="{KINDS[k][2]}" border="1" width="14"> </td>'
+                             f'<td align="left">{html_text(KINDS[k][3])}   </td>')
+        keys = []
+        if any(self.grad_ids.get(i) is not None and self.values[self.grad_ids[i]] is not None
+               for i in self.fwd):
+            keys.append(f'<font color="{GRAD_COLOR}">grad</font> = ∂{html_text(self.output or "out")}/∂node')
+        if self.backward and self.bwd:
+            keys.append(f'<font color="{GRAD_COLOR}">edge label</font> = local derivative ∂node/∂input')
+        legend = ""
+        if cells:
+            legend = ('<table border="0" cellborder="0" cellspacing="2" cellpadding="1"><tr>'
+                      + "".join(cells) + "</tr></table>")
+        lines = [f'<tr><td align="left">{r}</td></tr>' for r in rows]
+        if legend:
+            lines.append(f'<tr><td align="left">{legend}</td></tr>')
+        if keys:
+            lines.append(f'<tr><td align="left"><font point-size="10">{"    ".join(keys)}</font></td></tr>')
+        if not lines:
+            return ""
+        return ('<table border="0" cellborder="0" cellspacing="0" cellpadding="2">'
+                + "".join(lines) + "</table>")
+
+    # ----------------------------------------------------------- clusters
+    def _emit_units(self, units, w, indent, kinds_used) -> None:
+        """Nodes, nested in one cluster per function call (per call, not per function)."""
+        tree: dict = {}     # call path -> its units, in IR order
+        for u in units:
+            tree.setdefault(u.path, []).append(u)
+        children: dict = {}
+        for p in tree:
+            for k in range(1, len(p) + 1):
+                kids = children.setdefault(p[:k - 1], [])
+                if p[:k] not in kids:
+                    kids.append(p[:k])
+
+        def first_id(p):
+            return min(u.members[0] for q, us in tree.items() if q[:len(p)] == p for u in us)
+
+        def emit(p, ind):
+            for u in tree.get(p, []):
+                self._emit_unit(u, w, ind, kinds_used)
+            for c in sorted(children.get(p, []), key=first_id):
+                fname, span, k = c[-1]
+                line = f" · line {span.line}" if getattr(span, "line", 0) else ""
+                w(f"{ind}subgraph cluster_call_{k} {{")
+                w(f'{ind}  label=<<b>{html_text(fname)}()</b><font color="{MUTED}" point-size="9">'
+                  f'{html_text(line)}</font>>; style="rounded,dashed"; color="#8c8c8c";')
+                emit(c, ind + "  ")
+                w(f"{ind}}}")
+
+        emit((), indent)
+
+    def _common_path(self, members) -> tuple:
+        paths = [self.instances[i] for i in members]
+        common = paths[0]
+        for p in paths[1:]:
+            k = 0
+            while k < min(len(common), len(p)) and common[k] == p[k]:
+                k += 1
+            common = common[:k]
+        return common
+
+    def _call_instances(self) -> list:
+        """Per node, its call path as ((fname, span, instance#), ...): consecutive
+        nodes with the same scope belong to the same call; a new run is a new call."""
+        out, prev, path, counter = [], (), (), 0
+        for node in self.nodes:
+            scope = tuple(getattr(node, "scope", ()) or ())
+            k = 0
+            while k < min(len(scope), len(prev)) and scope[k] == prev[k]:
+                k += 1
+            new = list(path[:k])
+            for s in scope[k:]:
+                counter += 1
+                fname, span = (s[0], s[1]) if isinstance(s, tuple) and len(s) >= 2 else (str(s), None)
+                new.append((str(fname), span, counter))
+            path, prev = tuple(new), scope
+            out.append(path)
+        return out
+
+    # --------------------------------------------------------- node labels
+    def _kind(self, i: int, part: str) -> str:
+        node = self.nodes[i]
+        name = node.op.name
+        if name in LEAF_OPS:
+            return name
+        if name == "const":
+            return "const"
+        if name in ("print", "assert"):
+            return "effect"
+        if part == "bwd":
+            return "grad"
+        if i in self.outputs.values():
+            return "output"
+        return "op"
+
+    def _emit_unit(self, u: Unit, w, ind, kinds_used) -> None:
+        if u.kind not in kinds_used:
+            kinds_used.append(u.kind)
+        shape, style, fill, _ = KINDS[u.kind]
+        attrs = [f"shape={shape}", f'style="{style}"', f'fillcolor="{fill}"']
+        if u.kind == "summary":
+            label = (f"<b>{html_text(u.label, 80)}</b>"
+                     + (f'<br/><font point-size="9" color="{MUTED}">{html_text(u.detail, 80)}</font>'
+                        if u.detail else ""))
+            tip = f"{len(u.members)} nodes collapsed: {u.label}"
+        else:
+            i = u.members[0]
+            label = self._node_label(i, u.part)
+            tip = self._tooltip(i)
+            if u.kind == "const":
+                attrs += ["fontsize=9", "height=0.3", "width=0.4"]
+            if u.kind == "output":
+                attrs.append("penwidth=2")
+        attrs.append(f"tooltip={dot_string(tip)}")
+        attrs.append(f"label=<{label}>")
+        w(f"{ind}{u.key} [{', '.join(attrs)}];")
+
+    def ref(self, i: int) -> str:
+        """How a node is referred to in text: its name, a scalar constant's value, or %id
+        (drawn on the node when the backward graph is: `--backward` labels use it)."""
+        names = self.names.get(i)
+        if names:
+            return names[0]
+        if self.nodes[i].op.name == "const":
+            v = self.value_of(i)
+            if v is not None and np.ndim(v) == 0:
+                return fmt_value(v, self.precision)
+        return f"%{i}"
+
+    def _node_label(self, i: int, part: str) -> str:
+        node = self.nodes[i]
+        op = node.op
+        kind = self._kind(i, part)
+        names = self.names.get(i, [])
+        name_txt = html_text(", ".join(names[:3]) + (", …" if len(names) > 3 else "")) if names else ""
+        value = fmt_value(self.value_of(i), self.precision) if kind != "effect" else None
+        if kind == "const":
+            v = self.value_of(i)
+            txt = fmt_value(v, self.precision) or "const"
+            if v is not None and np.ndim(v) > 0:
+                txt = fmt_shape(np.shape(v)) + " " + txt
+            if part == "bwd" and i in self.grad_of:
+                return f'<font color="{GRAD_COLOR}">{self._grad_name(i)}</font> = {html_text(txt)}'
+            return html_text(txt)
+        head: list = []
+        if kind in LEAF_OPS:
+            head.append(f"<b>{name_txt}</b>")
+            head.append(f' <font color="{MUTED}" point-size="9">{"input" if kind == "input" else "leaf"}</font>')
+        else:
+            sym = op.symbol or op.name
+            head.append(f'<font point-size="14">{html_text(sym, 16)}</font>')
+            if part == "bwd" and i in self.grad_of:
+                head.append(f'  <font color="{GRAD_COLOR}">{self._grad_name(i)}</font>')
+            elif name_txt:
+                head.append(f"  <b>{name_txt}</b>")
+        rows = ["".join(head)]
+        sub = []
+        if node.shape != () or node.dtype not in (self.float_dtype, None):
+            sub.append(fmt_shape(node.shape, node.dtype, self.float_dtype))
+        extra = self._attr_text(node)
+        if extra:
+            sub.append(extra)
+        if self.backward and self.bwd and not names and kind not in LEAF_OPS and part == "fwd":
+            sub.insert(0, f"%{i}")
+        if sub:
+            rows.append(f'<font color="{MUTED}" point-size="9">{html_text(" · ".join(sub), 60)}</font>')
+        cells = []
+        if value is not None:
+            cells.append(f"data {html_text(value)}")
+        gi = self.grad_ids.get(i) if part == "fwd" else None
+        if gi is not None:
+            gv = fmt_value(self.value_of(gi), self.precision)
+            if gv is not None:
+                cells.append(f'<font color="{GRAD_COLOR}">grad {html_text(gv)}</font>')
+        # micrograd's "data | grad" side by side; a tensor's two summaries one above the other
+        wide = any(c.startswith("data mean") or ">grad mean" in c for c in cells)
+        cols = 2 if len(cells) == 2 and not wide else 1
+        table = ['<table border="0" cellborder="0" cellspacing="0" cellpadding="1">']
+        for r in rows:
+            table.append(f'<tr><td colspan="{cols}">{r}</td></tr>')
+        if cols == 2:
+            table.append(f'<tr><td sides="T" border="1" cellpadding="3">{cells[0]}</td>'
+                         f'<td sides="TL" border="1" cellpadding="3">{cells[1]}</td></tr>')
+        else:
+            for k, c in enumerate(cells):
+                table.append(f'<tr><td sides="T" border="{1 if k == 0 else 0}" cellpadding="2" '
+                             f'align="left">{c}</td></tr>')
+        table.append("</table>")
+        return "".join(table)
+
+    def _grad_name(self, i: int) -> str:
+        """`∂Y/∂d = ∂Y/∂a` for a gradient node (HTML): the output's newest first."""
+        of = sorted(self.grad_of[i], reverse=True)
+        out = self.output or "out"
+        terms = [f"∂{html_text(out, 16)}/∂{html_text(self.ref(f), 16)}" for f in of[:2]]
+        return " = ".join(terms) + (" = …" if len(of) > 2 else "")
+
+    def value_of(self, i: int):
+        v = self.values[i]
+        if v is None and self.nodes[i].op.name == "const":
+            v = self.nodes[i].attrs.get("value")
+        return v
+
+    def _attr_text(self, node) -> str:
+        a = node.attrs
+        name = node.op.name
+        if name == "print":
+            parts = a.get("parts") or ()
+            shown = [repr_str(p[1]) if p[0] == "str" else "·" for p in parts if isinstance(p, tuple) and len(p) == 2]
+            return "print(" + ", ".join(shown) + ")"
+        if name == "assert":
+            return repr_str(a["message"]) if a.get("message") else ""
+        if name == "load":
+            p = a.get("path")
+            key = a.get("key")
+            return f"load({repr_str(os.path.basename(str(p)))}" + (f", {repr_str(key)}" if key else "") + ")" \
+                if p else ""
+        bits = []
+        defaults = {arg.name: arg.default for arg in node.op.args if not arg.is_tensor}
+        for k, v in a.items():
+            if k in HIDDEN_ATTRS or v is None:
+                continue
+            d = defaults.get(k, _NO_DEFAULT)
+            if d is not _NO_DEFAULT and _same(d, v):
+                continue
+            if isinstance(v, (bool, np.bool_)):
+                bits.append(f"{k}={'true' if v else 'false'}")
+            elif isinstance(v, (int, float, np.integer, np.floating)):
+                bits.append(f"{k}={fmt_number(v, self.precision)}")
+            elif isinstance(v, str):
+                bits.append(f"{k}={repr_str(v)}")
+            elif isinstance(v, (list, tuple)) and len(v) <= 6 and all(
+                    isinstance(x, (int, np.integer)) or x is None for x in v):
+                bits.append(f"{k}=[{', '.join('none' if x is None else str(int(x)) for x in v)}]")
+        return " ".join(bits)
+
+    def _tooltip(self, i: int) -> str:
+        node = self.nodes[i]
+        span = node.span
+        parts = [f"%{i} {node.op.name}"]
+        if span is not None and getattr(span, "line", 0):
+            parts.append(f"line {span.line}:{span.column}")
+            if self.source_lines and 0 < span.line <= len(self.source_lines):
+                parts.append(self.source_lines[span.line - 1].strip())
+        return "  ".join(parts)
+
+    # ------------------------------------------------------------- edges
+    def _edges(self, units, rep) -> list:
+        """(tail, head, attrs) per input of every drawn node, in IR order. Edges
+        to or from a collapsed group are drawn once per pair of units."""
+        out, seen = [], set()
+        for u in units:
+            for i in u.members:
+                node = self.nodes[i]
+                targs = [a for a in node.op.args if a.is_tensor]
+                for k, j in enumerate(node.inputs):
+                    a, b = rep.get(j), rep.get(i)
+                    if a is None or b is None or a == b:
+                        continue
+                    cross = self.part_of.get(j) == "fwd" and u.part == "bwd"
+                    attrs = [f'color="{CROSS_COLOR}", style=dashed'] if cross else []
+                    if u.kind == "summary" or a.startswith("g"):
+                        if (a, b) in seen:
+                            continue
+                        seen.add((a, b))
+                    else:
+                        label = self._edge_label(node, k, targs, u.part)
+                        if label:
+                            attrs.append(label)
+                    out.append((a, b, ", ".join(attrs)))
+        return out
+
+    def _edge_label(self, node, k, targs, part) -> str:
+        op = node.op
+        n_in = len(node.inputs)
+        if self.backward and part == "fwd" and op.partials and k < len(op.partials) \
+                and n_in == len(targs):
+            text = format_partial(op.partials[k], [self.ref(j) for j in node.inputs], self.ref(node.id))
+            if text:
+                return f'label=<<font color="{GRAD_COLOR}">{html_text(text, 32)}</font>>'
+        if n_in >= 2 and op.name not in COMMUTATIVE and n_in == len(targs) and part == "fwd" \
+                and [a.name for a in targs] != ["x", "y"]:  # x, y: first input drawn first
+            return f'label=<<font color="{MUTED}">{html_text(targs[k].name, 16)}</font>>'
+        return ""
+
+    # ---------------------------------------------------------- collapsing
+    def _units(self):
+        self.instances = self._call_instances()
+        self.part_of = {i: "fwd" for i in self.fwd}
+        drawn_b = self.bwd if self.backward else []
+        self.part_of.update({i: "bwd" for i in drawn_b})
+        seqs = {"fwd": list(self.fwd), "bwd": list(drawn_b)}
+        total = len(seqs["fwd"]) + len(seqs["bwd"])
+        groups: dict[str, list] = {"fwd": [], "bwd": []}   # (start pos, end pos, label, detail)
+        if total > self.max_nodes:
+            total = self._collapse(seqs, groups, total)
+            self.notes.append(f"{len(self.fwd) + len(drawn_b)} nodes drawn as {total} "
+                              f"(more than --max-nodes {self.max_nodes}: repeated parts collapsed)")
+        units: list[Unit] = []
+        rep: dict[int, str] = {}
+        gcount = 0
+        for part in ("fwd", "bwd"):
+            seq = seqs[part]
+            spans = sorted(groups[part])
+            pos, gi = 0, 0
+            while pos < len(seq):
+                while gi < len(spans) and spans[gi][0] < pos:  # overlapping: never drawn twice
+                    gi += 1
+                if gi < len(spans) and spans[gi][0] == pos:
+                    s, e, label, detail, lift = spans[gi]
+                    gcount += 1
+                    members = seq[s:e]
+                    path = self._common_path(members)
+                    if lift:  # a whole call (or a run of anything): outside every cluster
+                        path = ()
+                    u = Unit(f"g{gcount}", members, "summary", part, label, detail, path)
+                    for m in members:
+                        rep[m] = u.key
+                    units.append(u)
+                    pos, gi = e, gi + 1
+                    continue
+                i = seq[pos]
+                u = Unit(f"n{i}", [i], self._kind(i, part), part, path=self.instances[i])
+                rep[i] = u.key
+                units.append(u)
+                pos += 1
+        return units, rep
+
+    def _collapse(self, seqs, groups, total) -> int:
+        """Collapse, in order, until the drawing fits: loop iterations after the
+        first, whole loops, function calls, source lines, then plain runs."""
+        def count():
+            n = 0
+            for part in ("fwd", "bwd"):
+                covered = sum(e - s for s, e, *_ in groups[part])
+                n += len(seqs[part]) - covered + len(groups[part])
+            return n
+
+        def free(part, s, e):
+            return all(e <= gs or s >= ge for gs, ge, *_ in groups[part])
+
+        # 1. repeated regions (loop bodies, unrolled recursion): keep iteration 1
+        regions = []
+        for part in ("fwd", "bwd"):
+            for s, e, d in self._periodic(seqs[part]):
+                regions.append((((e - s) // d - 1) * d, part, s, e, d))
+        regions.sort(key=lambda r: (-r[0], r[1], r[2]))
+        chosen = []
+
+        def compatible(part, s, e, d):
+            """Disjoint from every chosen region, or nested in (or around) one's first iteration."""
+            for p, cs, ce, cd, _ in chosen:
+                if p != part or e <= cs or s >= ce:
+                    continue
+                if not (cs <= s and e <= cs + cd) and not (s <= cs and ce <= s + d):
+                    return False
+            return True
+
+        for saving, part, s, e, d in regions:
+            if count() <= self.max_nodes:
+                break
+            if saving > 1 and compatible(part, s, e, d):
+                r = (e - s) // d
+                groups[part].append((s + d, e, f"× {r - 1} more iterations",
+                                     self._describe(seqs[part][s:s + d], _plural(d, "node") + " each"), False))
+                chosen.append((part, s, e, d, r))
+        # 2. ... or the whole repeated region
+        for part, s, e, d, r in chosen:
+            if count() <= self.max_nodes:
+                break
+            if any(gs <= s and e <= ge and (gs, ge) != (s + d, e) for gs, ge, *_ in groups[part]):
+                continue  # already inside a bigger collapsed loop
+            groups[part] = [gr for gr in groups[part] if not (s <= gr[0] and gr[1] <= e)]
+            groups[part].append((s, e, f"× {r} iterations",
+                                 self._describe(seqs[part][s:s + d], _plural(d, "node") + " each"), False))
+        # 3. function calls: one node per outermost call instance
+        if count() > self.max_nodes:
+            for part in ("fwd", "bwd"):
+                seq = seqs[part]
+                runs = _runs([self.instances[i][:1] for i in seq])
+                for s, e, key in runs:
+                    if key and e - s > 1 and free(part, s, e):
+                        fname = key[0][0]
+                        groups[part].append((s, e, f"{fname}()",
+                                             self._describe(seq[s:e], f"call · {e - s} nodes"), True))
+        # 4. source lines: one node per line (leaves stay)
+        if count() > self.max_nodes:
+            for part in ("fwd", "bwd"):
+                seq = seqs[part]
+                keys = []
+                for i in seq:
+                    n = self.nodes[i]
+                    keys.append(None if n.op.name in LEAF_OPS else getattr(n.span, "line", None))
+                for s, e, key in _runs(keys):
+                    if key is not None and e - s > 1 and free(part, s, e):
+                        groups[part].append((s, e, f"line {key}",
+                                             self._describe(seq[s:e], f"{e - s} nodes"), False))
+        # 5. plain runs of what is left, so the count fits whatever happens
+        if count() > self.max_nodes:
+            for part in ("fwd", "bwd"):
+                seq = seqs[part]
+                merged = []
+                spans = sorted(groups[part])
+                pos = 0
+                items = []    # (s, e, existing group or None)
+                for gs, ge, *rest in spans:
+                    for p in range(pos, gs):
+                        items.append((p, p + 1, None))
+                    items.append((gs, ge, (gs, ge, *rest)))
+                    pos = ge
+                for p in range(pos, len(seq)):
+                    items.append((p, p + 1, None))
+                if seqs["bwd"] and seqs["fwd"]:  # share the budget between the two parts
+                    budget = max(1, self.max_nodes // 2 if part == "bwd" else self.max_nodes - self.max_nodes // 2)
+                else:
+                    budget = self.max_nodes
+                chunk = -(-len(items) // budget)
+                for c in range(0, len(items), chunk):
+                    block = items[c:c + chunk]
+                    s, e = block[0][0], block[-1][1]
+                    if len(block) == 1 and block[0][2] is not None:
+                        merged.append(block[0][2])
+                    elif len(block) == 1:
+                        continue
+                    else:
+                        merged.append((s, e, f"nodes %{seq[s]}–%{seq[e - 1]}",
+                                       self._describe(seq[s:e], f"{e - s} nodes"), True))
+                groups[part] = merged
+        return count()
+
+    def _describe(self, ids, head) -> str:
+        syms = []
+        for i in ids:
+            n = self.nodes[i]
+            if n.op.name in ("const",):
+                continue
+            s = n.op.symbol or n.op.name
+            if s not in syms:
+                syms.append(s)
+        lines = sorted({n.span.line for n in (self.nodes[i] for i in ids)
+                        if getattr(n.span, "line", 0) and n.span.file == self.nodes[ids[0]].span.file})
+        where = ""
+        if lines:
+            where = f"line {lines[0]}" if lines[0] == lines[-1] else f"lines {lines[0]}–{lines[-1]}"
+        text = head + (" · " + where if where else "")
+        if syms:
+            text += " · " + " ".join(syms[:6]) + (" …" if len(syms) > 6 else "")
+        return text
+
+    def _periodic(self, seq) -> list:
+        """Regions [s, e) of seq that repeat with a period d at least twice:
+        (s, e, d), e - s a multiple of d. Nodes match by op, source span and call site."""
+        n = len(seq)
+        if n < 4:
+            return []
+        intern: dict = {}
+        keys = np.empty(n, dtype=np.int64)
+        last: dict = {}
+        dist: dict = {}
+        for p, i in enumerate(seq):
+            node = self.nodes[i]
+            sp = node.span
+            k = (node.op.name, (getattr(sp, "line", 0), getattr(sp, "column", 0),
+                                getattr(sp, "end_line", 0), getattr(sp, "end_column", 0)),
+                 tuple(getattr(node, "scope", ()) or ()))
+            kid = intern.setdefault(k, len(intern))
+            keys[p] = kid
+            if kid in last:
+                d = p - last[kid]
+                dist[d] = dist.get(d, 0) + 1
+            last[kid] = p
+        cands = sorted((d for d, c in dist.items() if c >= d), key=lambda d: (-dist[d] * d, d))[:12]
+        out = []
+        for d in cands:
+            eq = keys[d:] == keys[:-d]
+            # runs of True in eq: positions p with keys[p] == keys[p + d]
+            padded = np.concatenate(([False], eq, [False]))
+            edges = np.flatnonzero(padded[1:] != padded[:-1])
+            for a, b in zip(edges[::2], edges[1::2]):
+                length = int(b - a)
+                if length >= d:
+                    r = (length + d) // d
+                    out.append((int(a), int(a) + r * d, d))
+        return out
+
+
+_NO_DEFAULT = object()
+
+
+def _same(a, b) -> bool:
+    """An attribute equal to its declared default (so not worth showing)."""
+    if isinstance(a, bool) or isinstance(b, (bool, np.bool_)):
+        return isinstance(a, bool) and isinstance(b, (bool, np.bool_)) and a == bool(b)
+    try:
+        return bool(a == b)
+    except (ValueError, TypeError):
+        return False
+
+
+def repr_str(s) -> str:
+    """A user string in quotes, as shown in a label (escaped later, with the label)."""
+    return '"' + clean_text(s, 32) + '"'
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _runs(keys) -> list:
+    """Maximal runs of equal keys: (start, end, key)."""
+    out = []
+    s = 0
+    for p in range(1, len(keys) + 1):
+        if p == len(keys) or keys[p] != keys[s]:
+            out.append((s, p, keys[s]))
+            s = p
+    return out
+
+
+def format_partial(template: str, operands: list, out: str) -> str:
+    """A registry partials template with the operands' names: `{1}` -> `e`."""
+    text = str(template)
+    text = text.replace("{out}", out)
+    for k, name in enumerate(operands):
+        text = text.replace("{" + str(k) + "}", name)
+    return text
+
+
+# ------------------------------------------------------- programs -> drawings
+def draw_program(source: str, file: str = "<expr>", inputs: Optional[dict] = None, *,
+                 mode: str = "static", dtype: str = "float64", seed: int = 0,
+                 max_iterations: int = 100_000, backward: bool = False, optimized: bool = False,
+                 rankdir: str = DEFAULT_RANKDIR, max_nodes: int = DEFAULT_MAX_NODES,
+                 precision: int = DEFAULT_PRECISION, title: Optional[str] = None,
+                 print_stream=None) -> Drawing:
+    """Build (and, when it can, run and differentiate) a program; draw it.
+
+    Without values for the program's inputs, a static program is drawn as
+    structure only (shapes where known, no values). `print` output of the run
+    goes to `print_stream` (default: standard error, so `-o -` stays clean).
+    """
+    import importlib.util
+    import sys
+
+    from .ops import internal
+    from .program import Program
+
+    notes: list = []
+    use_opt = False
+    if optimized:
+        if importlib.util.find_spec("cgraph.optimize") is not None:
+            use_opt = True
+        else:
+            notes.append("--optimized: no optimiser yet, so this is the graph as built")
+    if title is None:
+        title = os.path.basename(file) if file not in ("<expr>", "<stdin>") else \
+            " ".join(source.split())
+    prog = Program(source, file, mode=mode, dtype=dtype, seed=seed, max_iterations=max_iterations,
+                   optimize=use_opt)
+    if use_opt:
+        notes.append("optimised graph")
+    if mode == "eager":
+        notes.append("eager mode: the path the run took")
+    inputs = dict(inputs or {})
+    saved = internal.PRINT["stream"]
+    internal.PRINT["stream"] = print_stream if print_stream is not None else sys.stderr
+    try:
+        try:
+            result = _run(prog, inputs, notes)
+        except CgraphError as exc:
+            # no values at all for a static program with inputs: draw its structure
+            if inputs or mode != "static" or not all(
+                    d.kind == "value" and d.message.startswith("no value for input") for d in exc.errors):
+                raise
+            missing = [m for d in exc.errors for m in re.findall(r"'([^']+)'", d.message)]
+            notes.append("no values given for " + ", ".join(missing)
+                         + ": structure only (give NAME=VALUE to see values and gradients)")
+            try:
+                result = prog.build_result({}, grad=True)
+            except CgraphError:
+                result = prog.build_result({}, grad=False)
+    finally:
+        internal.PRINT["stream"] = saved
+    if backward and not result.grad_ids:
+        notes.append("--backward: there is no gradient graph to draw")
+    return result_to_dot(result, backward=backward, rankdir=rankdir, max_nodes=max_nodes,
+                         title=title, notes=notes, precision=precision, source=source)
+
+
+def _run(prog, inputs, notes):
+    """Run with gradients, keeping every value; without them for a non-scalar output."""
+    try:
+        return prog.run(inputs, grad=True, keep_all=True)
+    except CgraphError as exc:
+        if "needs a scalar output" not in exc.message:
+            raise
+        notes.append(f"no gradients: {exc.message}")
+        return prog.run(inputs, grad=False, keep_all=True)
+
+
+def format_of(out_path: str, fmt: Optional[str]) -> str:
+    """The output format: --format, else the file's suffix, else svg."""
+    if fmt:
+        f = fmt.lower().lstrip(".")
+        if f == "gv":
+            f = "dot"
+        if f not in FORMATS:
+            raise CgraphError(f"--format must be svg, png or dot, not {fmt!r}", kind="usage")
+        return f
+    if out_path and out_path != "-":
+        suffix = os.path.splitext(out_path)[1].lower().lstrip(".")
+        if suffix == "gv":
+            suffix = "dot"
+        if suffix in FORMATS:
+            return suffix
+        if suffix:
+            raise CgraphError(f"cannot tell the format from the suffix '.{suffix}' of {out_path!r}",
+                              kind="usage", hint="use --format svg, png or dot")
+    return "dot" if out_path == "-" else "svg"
+
+
+def produce(drawing: Drawing, fmt: str) -> bytes:
+    """The bytes of the drawing in a format: DOT as is, SVG/PNG from the renderer.
+    An SVG carries the DOT's digest in a comment (so a stale copy can be spotted)."""
+    from . import render
+
+    if fmt == "dot":
+        return drawing.dot.encode("utf-8")
+    data, warnings = render.render(drawing.dot, fmt)
+    drawing.notes.extend(warnings)
+    if fmt == "svg":
+        data = stamp_svg(data, drawing.digest)
+    return data
+
+
+SVG_STAMP = "<!-- cgraph dot sha256:"
+
+
+def stamp_svg(data: bytes, digest: str) -> bytes:
+    """Insert `<!-- cgraph dot sha256:… -->` after the XML declaration."""
+    text = data.decode("utf-8")
+    mark = f"{SVG_STAMP}{digest} -->\n"
+    if text.startswith("<?xml"):
+        end = text.find("?>") + 2
+        nl = 1 if text[end:end + 1] == "\n" else 0
+        text = text[:end + nl] + mark + text[end + nl:]
+    else:
+        text = mark + text
+    return text.encode("utf-8")
+
+
+def svg_digest(data: bytes) -> Optional[str]:
+    """The DOT digest stamped into an SVG made by `produce`, if any."""
+    text = data[:4096].decode("utf-8", "replace")
+    k = text.find(SVG_STAMP)
+    if k < 0:
+        return None
+    return text[k + len(SVG_STAMP):].split(" ", 1)[0].strip()
+
+
+def draw_to_file(program_path: str, out_path: str, inputs: Optional[dict] = None,
+                 backward: bool = False, fmt: Optional[str] = None, **options) -> str:
+    """Draw the program in `program_path` to `out_path` (svg, png or dot, from
+    `fmt` or the suffix), written atomically. Returns out_path.
+
+        >>> draw_to_file("examples/seed.cg", "docs/seed.svg")
+
+    `options` go to `draw_program` (mode, dtype, seed, optimized, rankdir,
+    max_nodes, precision, title).
+    """
+    from . import render
+
+    f = format_of(out_path, fmt)
+    try:
+        with open(program_path, encoding="utf-8") as fh:
+            source = fh.read()
+    except OSError as exc:
+        raise CgraphError(f"cannot read {program_path}: {exc.strerror or exc}", kind="io") from None
+    options.setdefault("title", os.path.basename(program_path))
+    drawing = draw_program(source, program_path, inputs, backward=backward, **options)
+    render.write_atomic(out_path, produce(drawing, f))
+    return out_path

@@ -1,0 +1,204 @@
+"""Running graphs: one op (`run_op`, used by eager mode and constant folding)
+and a whole graph (`Plan`, the static driver)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import CgraphError, Diagnostic
+
+
+def run_op(node, args):
+    """Run one node's NumPy forward on its argument values; locate failures."""
+    from .ops.internal import AssertionFailed
+
+    try:
+        with np.errstate(all="ignore"):
+            return node.op.forward(*args, **node.attrs)
+    except CgraphError:
+        raise
+    except AssertionFailed as exc:
+        raise CgraphError([Diagnostic("runtime", f"assertion failed: {exc}", node.span)]) from None
+    except np.linalg.LinAlgError as exc:
+        raise CgraphError([Diagnostic("runtime", f"{node.op.name}: {exc}", node.span,
+                                      "the matrix is singular or not square")]) from None
+    except (ValueError, TypeError, IndexError, OverflowError, ZeroDivisionError, OSError) as exc:
+        raise CgraphError([Diagnostic("runtime", f"{node.op.name}: {exc}", node.span)]) from None
+
+
+MIN_BUFFER = 4096  # elements; below this a fresh allocation is cheaper than bookkeeping
+FRESH = {"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "log1p", "expm1", "sqrt",
+         "square", "sin", "cos", "tan", "tanh", "sinh", "cosh", "abs", "sign", "maximum",
+         "minimum", "matmul", "sum", "mean", "where", "fused", "sigmoid", "relu", "gt", "lt",
+         "ge", "le", "eq", "ne", "softmax", "log_softmax", "cross_entropy"}
+
+
+class Plan:
+    """A static graph made ready to run many times.
+
+    Only the nodes the targets (and every print/assert) need are kept; each
+    intermediate is dropped right after its last use, and the buffers of
+    dead elementwise results are handed to later ufuncs through `out=`
+    (kept between runs, so a repeated call allocates almost nothing). When
+    every node is a scalar with a Python-float implementation, the plan runs
+    on floats and `math` instead (same results, far less overhead per op).
+    A plan is not meant to be run by two threads at once.
+    """
+
+    def __init__(self, graph, targets):
+        nodes = graph.nodes
+        self.graph = graph
+        self.targets = list(targets)
+        need = bytearray(len(nodes))
+        for t in list(targets) + graph.effects:
+            need[t] = 1
+        for i in range(len(nodes) - 1, -1, -1):
+            if need[i]:
+                for j in nodes[i].inputs:
+                    need[j] = 1
+        self.order = [i for i in range(len(nodes)) if need[i]]
+        self.leaves = [(i, nodes[i].name, nodes[i].attrs.get("default")) for i in self.order
+                       if nodes[i].op.name in ("input", "leaf")]
+        self.consts = [(i, nodes[i].attrs["value"]) for i in self.order if nodes[i].op.name == "const"]
+        self.size = len(nodes)
+        self._plan_memory(nodes)
+        self.scalar = all(nodes[i].shape == () and (nodes[i].op.scalar is not None
+                                                     or nodes[i].op.name in ("input", "leaf", "const"))
+                          for i in self.order) and bool(self.steps) \
+            and graph.float_dtype == np.float64
+        if self.scalar:
+            self.scalar_steps = [(n.op.scalar, n.inputs, n.id) for n, *_ in self.steps]
+
+    def _plan_memory(self, nodes) -> None:
+        """Decide when each value dies and which dead buffer each ufunc result reuses;
+        compute the peak bytes with and without this plan (known before running)."""
+        keep = set(self.targets)
+        last: dict[int, int] = {}
+        consumers: dict[int, set] = {}
+        for i in self.order:
+            for j in nodes[i].inputs:
+                last[j] = i
+                consumers.setdefault(j, set()).add(nodes[i].op.name)
+        frees: dict[int, list] = {}
+        for j, i in last.items():
+            if j not in keep:
+                frees.setdefault(i, []).append(j)
+        pool: dict[tuple, list] = {}       # (shape, dtype) -> free buffer slots
+        slot_of: dict[int, int] = {}       # node id -> buffer slot its value lives in
+        self.slot_shapes: list[tuple] = []
+        self.steps = []
+        live = peak = naive = 0
+        released: set = set()
+
+        def release(j):
+            if j in slot_of and j not in released and self._returnable(j, consumers):
+                released.add(j)
+                pool.setdefault(self._key(nodes[j]), []).append(slot_of[j])
+
+        for i in self.order:
+            n = nodes[i]
+            if n.op.name in ("input", "leaf", "const"):
+                continue
+            dying = tuple(frees.get(i, ()))
+            out = -1
+            if i not in keep and self._reusable(n, nodes):
+                for j in dying:  # an elementwise ufunc may write over an input that dies here
+                    release(j)
+                free = pool.get(self._key(n))
+                if free:
+                    out = free.pop()
+                else:
+                    out = len(self.slot_shapes)
+                    self.slot_shapes.append(self._key(n))
+                    live += _nbytes(n)
+                slot_of[i] = out
+            else:
+                live += _nbytes(n)
+            naive += _nbytes(n)
+            peak = max(peak, live)
+            for j in dying:
+                if j in slot_of:
+                    release(j)
+                elif nodes[j].op.name not in ("input", "leaf", "const"):
+                    live -= _nbytes(nodes[j])
+            self.steps.append((n, n.op.forward, n.inputs, n.attrs, dying, out))
+        self.peak_bytes, self.naive_bytes = peak, naive
+        self.buffers: list = [None] * len(self.slot_shapes)
+
+    @staticmethod
+    def _key(n):
+        return (n.shape, n.dtype)
+
+    @staticmethod
+    def _reusable(n, nodes) -> bool:
+        fn = n.op.forward
+        if not isinstance(fn, np.ufunc) or fn.nout != 1 or n.attrs or n.shape is None:
+            return False
+        if n.dtype not in ("float64", "float32") or not all(d is not None for d in n.shape):
+            return False
+        if int(np.prod(n.shape, dtype=np.int64)) < MIN_BUFFER:
+            return False
+        return all(nodes[j].dtype == n.dtype for j in n.inputs) and \
+            (fn.signature is None or fn is np.matmul)
+
+    @staticmethod
+    def _returnable(j, consumers) -> bool:
+        # a buffer a view may still point into (reshape, index, transpose…) stays taken
+        return consumers.get(j, set()) <= FRESH
+
+    def run(self, feed: dict) -> list:
+        """Values of every kept node (None where freed); feed maps leaf names to arrays."""
+        vals = [None] * self.size
+        for i, name, default in self.leaves:
+            v = feed.get(name)
+            vals[i] = default if v is None else v
+        for i, v in self.consts:
+            vals[i] = v
+        if self.scalar:
+            out = self._run_scalar(vals)
+            if out is not None:
+                return out
+        bufs = self.buffers
+        with np.errstate(all="ignore"):
+            for node, fn, ins, attrs, dying, out in self.steps:
+                args = [vals[j] for j in ins]
+                try:
+                    if out >= 0:
+                        buf = bufs[out]
+                        if buf is None:
+                            shape, dtype = self.slot_shapes[out]
+                            buf = bufs[out] = np.empty(shape, dtype)
+                        vals[node.id] = fn(*args, out=buf)
+                    else:
+                        vals[node.id] = fn(*args, **attrs)
+                except CgraphError:
+                    raise
+                except Exception:
+                    vals[node.id] = run_op(node, args)  # re-raises, located
+                for j in dying:
+                    vals[j] = None
+        return vals
+
+    def _run_scalar(self, vals):
+        fv = [float(v) if v is not None else None for v in vals]
+        try:
+            for fn, ins, o in self.scalar_steps:
+                if len(ins) == 2:
+                    fv[o] = fn(fv[ins[0]], fv[ins[1]])
+                elif len(ins) == 1:
+                    fv[o] = fn(fv[ins[0]])
+                else:
+                    fv[o] = fn(*[fv[j] for j in ins])
+        except (OverflowError, ValueError, ZeroDivisionError):
+            return None  # NumPy's inf/nan semantics: rerun the NumPy way
+        out = [None] * self.size
+        for t in self.targets:
+            v = fv[t]
+            out[t] = np.asarray(v, dtype=bool if isinstance(v, bool) else np.float64)
+        return out
+
+
+def _nbytes(n) -> int:
+    if n.shape is None or any(d is None for d in n.shape):
+        return 0
+    item = 1 if n.dtype == "bool" else 4 if n.dtype == "float32" else 8
+    return int(np.prod(n.shape, dtype=np.int64)) * item

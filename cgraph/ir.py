@@ -1,0 +1,276 @@
+"""The graph IR: a flat, topologically ordered list of nodes, like a jaxpr.
+
+Every node's inputs come before it, so a forward pass is one loop over the
+list and a backward pass one loop back; nothing recurses. `Graph.add` is the
+only way a node is made: it infers the shape and dtype from the registry and,
+in eager mode, runs the op at once (that is the whole difference between the
+two modes). `Sym` wraps a node so derivative rules read as maths.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+from . import registry as R
+from . import shapes as S
+from .errors import CgraphError, Diagnostic
+from .source import NOWHERE, Span
+
+LEAF_OPS = ("input", "leaf")
+
+
+class Node:
+    __slots__ = ("id", "op", "inputs", "attrs", "shape", "dtype", "span", "name", "scope")
+
+    def __init__(self, id, op, inputs, attrs, shape, dtype, span, name=None, scope=()):
+        self.id, self.op, self.inputs, self.attrs = id, op, inputs, attrs
+        self.shape, self.dtype, self.span, self.name, self.scope = shape, dtype, span, name, scope
+
+    @property
+    def kind(self) -> str:
+        return self.op.name
+
+    def is_const(self) -> bool:
+        return self.op.name == "const"
+
+    def __repr__(self) -> str:
+        return f"Node(%{self.id} = {self.op.name} {list(self.inputs)} {S.fmt(self.shape)})"
+
+
+class Graph:
+    """Nodes plus the program's names: leaves, inputs, named values, outputs."""
+
+    def __init__(self, dtype: str = "float64", eager: bool = False, seed: int = 0,
+                 fold: bool = True, feed: Optional[dict] = None):
+        self.float_dtype = np.dtype(dtype)
+        self.eager = eager
+        self.seed = seed
+        self.fold = fold and not eager
+        self.nodes: list[Node] = []
+        self.values: list[Any] = []        # eager: every node's value; static: consts only
+        self.varies = bytearray()          # 1 where a node depends on a leaf (not foldable)
+        self.leaves: dict[str, int] = {}   # differentiable leaves by name, program order
+        self.inputs: dict[str, int] = {}   # the leaves whose value must come from outside
+        self.names: dict[str, int] = {}    # every top-level name -> newest node
+        self.outputs: dict[str, int] = {}
+        self.effects: list[int] = []       # print/assert nodes: never dead code
+        self.feed = feed or {}             # eager: input values by name
+        self.span: Span = NOWHERE          # span given to nodes made without one
+        self.scope: tuple = ()             # function-call clusters, for drawing
+        self.warnings: list[Diagnostic] = []
+        self._random_calls = 0
+
+    # ------------------------------------------------------------ building
+    def add(self, op, inputs: Sequence[int] = (), attrs: Optional[dict] = None,
+            span: Optional[Span] = None, name: Optional[str] = None) -> int:
+        """Append one node (shape and dtype inferred); return its id."""
+        op = R.get(op) if isinstance(op, str) else op
+        attrs = attrs or {}
+        ins = [self.nodes[i] for i in inputs]
+        shape = op.infer_shape([n.shape for n in ins], attrs)
+        dtype = self._dtype(op, ins)
+        node = Node(len(self.nodes), op, tuple(inputs), attrs, shape, dtype,
+                    span or self.span, name, self.scope)
+        self.nodes.append(node)
+        value = None
+        # constant inputs (or none: zeros, randn with its seed, load) -> folded now
+        if op.forward is not None and (self.eager or (self.fold and op.foldable
+                                                       and all(n.is_const() for n in ins))):
+            try:
+                value = self._run(node, [self.values[i] for i in inputs])
+            except BaseException:
+                self.nodes.pop()  # keep nodes, values and varies in step
+                raise
+            if getattr(value, "dtype", None) is not None and value.dtype.kind == "f" \
+                    and value.dtype != self.float_dtype:
+                value = value.astype(self.float_dtype)  # creation ops make float64
+            if not self.eager:  # folded: the node becomes the constant it computes
+                node.op, node.inputs, node.attrs = R.get("const"), (), {"value": value}
+            node.shape, node.dtype = tuple(np.shape(value)), _dtype_name(value)
+        self.values.append(value)
+        self.varies.append(any(self.varies[i] for i in inputs) and node.op.name != "const")
+        if op.name in ("print", "assert"):
+            self.effects.append(node.id)
+        return node.id
+
+    def _run(self, node: Node, args: list):
+        from .execute import run_op
+
+        return run_op(node, args)
+
+    def _dtype(self, op: R.OpDef, ins: list[Node]) -> str:
+        if op.dtype == "float":
+            floats = [n.dtype for n in ins if n.dtype in ("float32", "float64")]
+            return "float64" if "float64" in floats else floats[0] if floats else self.float_dtype.name
+        if op.dtype == "same":
+            return ins[0].dtype if ins else self.float_dtype.name
+        return {"bool": "bool", "int": "int64"}[op.dtype]
+
+    def const(self, value, span: Optional[Span] = None) -> int:
+        """A constant node; floats take the graph's dtype (float32 stays float32)."""
+        arr = np.asarray(value)
+        if arr.dtype.kind in "fiu" and arr.dtype != self.float_dtype and arr.dtype.kind != "b":
+            arr = arr.astype(self.float_dtype)
+        node = Node(len(self.nodes), R.get("const"), (), {"value": arr}, tuple(arr.shape),
+                    _dtype_name(arr), span or self.span, None, self.scope)
+        self.nodes.append(node)
+        self.values.append(arr)
+        self.varies.append(0)
+        return node.id
+
+    def leaf(self, name: str, kind: str, default=None, shape=None,
+             span: Optional[Span] = None) -> int:
+        """A differentiable leaf: an `input` (value from outside) or a `leaf`
+        (a param or a top-level constant binding, whose default may be overridden)."""
+        if self.eager:
+            value = self.feed.get(name, default)
+            if value is None:
+                raise CgraphError([Diagnostic("value", f"no value for input '{name}'", span)])
+            value = self.cast(value)
+            shape, dtype = tuple(value.shape), _dtype_name(value)
+        else:
+            dtype = _dtype_name(default) if default is not None else self.float_dtype.name
+        attrs = {"name": name}
+        if default is not None:
+            attrs["default"] = default
+        node = Node(len(self.nodes), R.get(kind), (), attrs, shape, dtype,
+                    span or self.span, name, self.scope)
+        self.nodes.append(node)
+        self.values.append(value if self.eager else None)
+        self.varies.append(1)
+        self.leaves[name] = node.id
+        if kind == "input":
+            self.inputs[name] = node.id
+        return node.id
+
+    def cast(self, value) -> np.ndarray:
+        arr = np.asarray(value)
+        if arr.dtype.kind in "iuf" and arr.dtype != self.float_dtype:
+            arr = arr.astype(self.float_dtype)
+        return arr
+
+    def known(self, i: int):
+        """The value of node i if it is known now (a constant, or eager), else None."""
+        return self.values[i]
+
+    def sym(self, i: int) -> "Sym":
+        return Sym(self, i)
+
+    def next_seed(self) -> int:
+        """Seeds for unseeded random calls: reproducible, different per call."""
+        self._random_calls += 1
+        return (self.seed * 1_000_003 + self._random_calls) % (2 ** 32)
+
+    # ----------------------------------------------------------- printing
+    def to_text(self, ids: Optional[Iterable[int]] = None) -> str:
+        """One node per line: `%3:f64[2,3] = mul %1 %2  # file:line:col  name`."""
+        lines = []
+        for n in (self.nodes if ids is None else (self.nodes[i] for i in ids)):
+            args = " ".join(f"%{i}" for i in n.inputs)
+            attrs = " ".join(f"{k}={_short(v)}" for k, v in n.attrs.items()
+                             if k not in ("name",))
+            head = f"%{n.id}:{_dt(n.dtype)}{S.fmt(n.shape)} = {n.op.name}"
+            body = " ".join(x for x in (head, args, attrs) if x)
+            tail = f"  # {n.span}" + (f"  {n.name}" if n.name else "")
+            lines.append(body + tail)
+        return "\n".join(lines)
+
+
+def _dtype_name(value) -> str:
+    dt = np.asarray(value).dtype
+    if dt.kind == "b":
+        return "bool"
+    if dt.kind in "iu":
+        return "int64"
+    return dt.name
+
+
+def _dt(dtype: str) -> str:
+    return {"float64": "f64", "float32": "f32", "bool": "bool", "int64": "i64"}.get(dtype, dtype)
+
+
+def _short(v) -> str:
+    if isinstance(v, np.ndarray):
+        return np.array2string(v, threshold=6, precision=4).replace("\n", "") if v.size <= 6 \
+            else f"<{v.dtype}{list(v.shape)}>"
+    return repr(v)
+
+
+# ------------------------------------------------------- derivative notation
+class Sym:
+    """A node of a graph being built, with operators that add nodes.
+
+    Derivative rules in the registry are written with Syms:
+    `lambda g, out, x: g * F.cos(x)` adds a cos and a mul node.
+    """
+
+    __slots__ = ("g", "id")
+
+    def __init__(self, g: Graph, id: int):
+        self.g, self.id = g, id
+
+    node = property(lambda self: self.g.nodes[self.id])
+    shape = property(lambda self: self.node.shape)
+    dtype = property(lambda self: self.node.dtype)
+    ndim = property(lambda self: None if self.node.shape is None else len(self.node.shape))
+
+    def _lift(self, v) -> int:
+        return v.id if isinstance(v, Sym) else self.g.const(v)
+
+    def _bin(self, op, other, swap=False):
+        a, b = self.id, self._lift(other)
+        return Sym(self.g, self.g.add(op, (b, a) if swap else (a, b)))
+
+    __add__ = lambda s, o: s._bin("add", o)
+    __radd__ = lambda s, o: s._bin("add", o, True)
+    __sub__ = lambda s, o: s._bin("sub", o)
+    __rsub__ = lambda s, o: s._bin("sub", o, True)
+    __mul__ = lambda s, o: s._bin("mul", o)
+    __rmul__ = lambda s, o: s._bin("mul", o, True)
+    __truediv__ = lambda s, o: s._bin("div", o)
+    __rtruediv__ = lambda s, o: s._bin("div", o, True)
+    __pow__ = lambda s, o: s._bin("pow", o)
+    __rpow__ = lambda s, o: s._bin("pow", o, True)
+    __matmul__ = lambda s, o: s._bin("matmul", o)
+    __rmatmul__ = lambda s, o: s._bin("matmul", o, True)
+    __gt__ = lambda s, o: s._bin("gt", o)
+    __ge__ = lambda s, o: s._bin("ge", o)
+    __lt__ = lambda s, o: s._bin("lt", o)
+    __le__ = lambda s, o: s._bin("le", o)
+    __neg__ = lambda s: Sym(s.g, s.g.add("neg", (s.id,)))
+    T = property(lambda s: Sym(s.g, s.g.add("transpose", (s.id,), {"axes": None})))
+
+
+class _Functions:
+    """`F.name(*tensors, **attrs)` adds a node of registry op `name`."""
+
+    def __getattr__(self, name: str):
+        op = R.get(name)
+        names = [a.name for a in op.args]
+
+        def call(*args, **kw):
+            g = next((a.g for a in list(args) + list(kw.values()) if isinstance(a, Sym)), None)
+            if g is None:
+                for a in args:
+                    if isinstance(a, (list, tuple)):
+                        g = next((x.g for x in a if isinstance(x, Sym)), None)
+                        if g:
+                            break
+            bound = dict(zip(names, args))
+            bound.update(kw)
+            ins, attrs = [], {}
+            for arg in op.args:
+                v = bound.get(arg.name, arg.default)
+                if arg.kind == "tensor":
+                    ins.append(v.id if isinstance(v, Sym) else g.const(v))
+                elif arg.kind == "tensors":
+                    ins.extend(x.id if isinstance(x, Sym) else g.const(x) for x in v)
+                else:
+                    attrs[arg.name] = v
+            return Sym(g, g.add(op, ins, attrs))
+
+        return call
+
+
+F = _Functions()

@@ -1,0 +1,121 @@
+"""Elementwise functions of one tensor: y = f(x), dy/dx = f'(x)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ir import F
+from ..registry import broadcast_shape, defop, same_shape
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_C = 0.044715
+
+
+def unary(name, forward, dfdx, deriv, doc, domain="real", scalar=None, sig="x", symbol=None):
+    """An elementwise op whose derivative is `dfdx(x, out)` (a graph), or None
+    for a zero derivative (sign, floor…)."""
+    if dfdx is None:
+        vjp = lambda g, out, x, **_: (None,)  # noqa: E731  zero gradient, by convention
+    else:
+        vjp = lambda g, out, x, **kw: (g * dfdx(x, out, **kw),)  # noqa: E731
+    return defop(name, sig, forward, same_shape, vjp, doc=doc, deriv=deriv,
+                 partials=(deriv,), domain=(domain,), family="elementwise",
+                 scalar=scalar, elementwise=True, symbol=symbol or name)
+
+
+def _sigmoid(x):
+    # 1/(1+exp(-x)) is accurate everywhere; exp overflowing to inf gives the right 0
+    with np.errstate(over="ignore"):
+        t = np.exp(np.negative(np.asarray(x, dtype=np.result_type(x, np.float32))))
+    if t.ndim == 0:
+        return 1.0 / (1.0 + t)
+    t += 1.0
+    return np.reciprocal(t, out=t)
+
+
+def _sigmoid_s(x):
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def _gelu(x):
+    return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x ** 3)))
+
+
+def _gelu_s(x):
+    return 0.5 * x * (1.0 + math.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x ** 3)))
+
+
+def _gelu_d(x, out):
+    t = F.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x ** 3))
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3 * _GELU_C * x * x)
+
+
+def _relu(x):
+    return np.maximum(x, 0)
+
+
+def _leaky_relu(x, slope=0.01):
+    return np.where(x > 0, x, x * slope)
+
+
+def _np_round(x):
+    return np.round(x)  # half to even, as NumPy and PyTorch
+
+
+unary("abs", np.abs, lambda x, out: F.sign(x), "sign(x)", "absolute value", scalar=abs)
+unary("sign", np.sign, None, "0", "-1, 0 or 1 by the sign of x (zero gradient)",
+      scalar=lambda x: float((x > 0) - (x < 0)))
+unary("exp", np.exp, lambda x, out: out, "exp(x)", "e to the x", scalar=math.exp)
+unary("log", np.log, lambda x, out: 1.0 / x, "1/x", "natural logarithm", domain="pos", scalar=math.log)
+unary("log1p", np.log1p, lambda x, out: 1.0 / (1.0 + x), "1/(1+x)", "log(1 + x), accurate near 0",
+      domain="pos", scalar=math.log1p)
+unary("expm1", np.expm1, lambda x, out: out + 1.0, "exp(x)", "exp(x) - 1, accurate near 0",
+      scalar=math.expm1)
+unary("sqrt", np.sqrt, lambda x, out: 0.5 / out, "1/(2·sqrt(x))", "square root (sqrt'(0) = inf)",
+      domain="pos", scalar=math.sqrt)
+unary("square", np.square, lambda x, out: 2.0 * x, "2·x", "x squared", scalar=lambda x: x * x)
+unary("sin", np.sin, lambda x, out: F.cos(x), "cos(x)", "sine", scalar=math.sin)
+unary("cos", np.cos, lambda x, out: -F.sin(x), "-sin(x)", "cosine", scalar=math.cos)
+unary("tan", np.tan, lambda x, out: 1.0 + out * out, "1 + tan(x)²", "tangent", domain="unit",
+      scalar=math.tan)
+unary("asin", np.arcsin, lambda x, out: 1.0 / F.sqrt(1.0 - x * x), "1/sqrt(1-x²)", "inverse sine",
+      domain="unit", scalar=math.asin)
+unary("acos", np.arccos, lambda x, out: -1.0 / F.sqrt(1.0 - x * x), "-1/sqrt(1-x²)",
+      "inverse cosine", domain="unit", scalar=math.acos)
+unary("atan", np.arctan, lambda x, out: 1.0 / (1.0 + x * x), "1/(1+x²)", "inverse tangent",
+      scalar=math.atan)
+unary("sinh", np.sinh, lambda x, out: F.cosh(x), "cosh(x)", "hyperbolic sine", scalar=math.sinh)
+unary("cosh", np.cosh, lambda x, out: F.sinh(x), "sinh(x)", "hyperbolic cosine", scalar=math.cosh)
+unary("tanh", np.tanh, lambda x, out: 1.0 - out * out, "1 - tanh(x)²", "hyperbolic tangent",
+      scalar=math.tanh)
+unary("sigmoid", _sigmoid, lambda x, out: out * (1.0 - out), "σ(x)·(1-σ(x))",
+      "logistic function 1/(1+exp(-x))", scalar=_sigmoid_s, symbol="σ")
+unary("relu", _relu, lambda x, out: F.gt(x, 0.0), "1 if x > 0 else 0",
+      "max(x, 0) (relu'(0) = 0)", scalar=lambda x: x if x > 0 else 0.0)
+unary("leaky_relu", _leaky_relu, lambda x, out, slope=0.01: F.where(F.gt(x, 0.0), 1.0, slope),
+      "1 if x > 0 else slope", "x if x > 0 else slope·x", sig="x, slope:float=0.01")
+unary("softplus", lambda x: np.logaddexp(0.0, x), lambda x, out: F.sigmoid(x), "σ(x)",
+      "log(1 + exp(x)), computed stably")
+unary("gelu", _gelu, _gelu_d, "0.5(1+t) + 0.5x(1-t²)·√(2/π)(1+3·0.044715x²), t = tanh(…)",
+      "Gaussian error linear unit, tanh approximation (JAX's default)", scalar=_gelu_s)
+unary("silu", lambda x: x * _sigmoid(x), lambda x, out: F.sigmoid(x) * (1.0 + x * (1.0 - F.sigmoid(x))),
+      "σ(x)·(1 + x·(1-σ(x)))", "x·σ(x) (swish)")
+unary("floor", np.floor, None, "0", "round down (zero gradient)", scalar=lambda x: float(math.floor(x)))
+unary("ceil", np.ceil, None, "0", "round up (zero gradient)", scalar=lambda x: float(math.ceil(x)))
+unary("round", _np_round, None, "0", "round half to even (zero gradient)",
+      scalar=lambda x: float(round(x)))
+unary("neg", np.negative, lambda x, out: -1.0, "-1", "unary minus: -x", symbol="−",
+      scalar=lambda x: -x)
+
+
+def _clip_vjp(g, out, x, lo, hi):
+    inside = F.logical_and(F.ge(x, lo), F.le(x, hi))
+    return (F.where(inside, g, 0.0), F.where(F.lt(x, lo), g, 0.0), F.where(F.gt(x, hi), g, 0.0))
+
+
+defop("clip", "x, lo, hi", lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
+      broadcast_shape, _clip_vjp,
+      doc="limit x to [lo, hi]", deriv="1 where lo ≤ x ≤ hi, else 0 (the bound gets it)",
+      partials=("1 if lo ≤ x ≤ hi else 0", "1 if x < lo else 0", "1 if x > hi else 0"),
+      domain=("real", "lo", "hi"), family="elementwise", elementwise=True)

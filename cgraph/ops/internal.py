@@ -1,0 +1,82 @@
+"""Ops the builder and the autodiff make that are not builtins of the language."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import shapes as S
+from ..ir import F
+from ..registry import defop
+
+
+class AssertionFailed(Exception):
+    """An `assert` whose condition was false; the executor locates it."""
+
+
+PRINT = {"stream": None}  # where print() writes; None means sys.stdout at call time
+
+
+def _print(*values, parts=None):
+    """parts: ("str", text) or ("val", k) in order, so strings and values mix."""
+    import sys
+
+    stream = PRINT["stream"] or sys.stdout
+    parts = parts or tuple(("val", k) for k in range(len(values)))
+    text = " ".join(p[1] if p[0] == "str" else _fmt(values[p[1]]) for p in parts)
+    print(text, file=stream, flush=True)
+    return np.zeros(())
+
+
+def _fmt(v):
+    v = np.asarray(v)
+    return str(v.item()) if v.ndim == 0 else np.array2string(v, separator=", ")
+
+
+def _assert(cond, message=None):
+    if not np.all(cond):
+        raise AssertionFailed(message or "assertion failed")
+    return np.zeros(())
+
+
+def sum_to(x, shape=()):
+    """Sum a broadcast value back to `shape` (the inverse of broadcasting)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape) if d == 1 and x.shape[i + lead] != 1)
+    out = np.sum(x, axis=axes, keepdims=True) if axes else x
+    return out.reshape(shape)
+
+
+def _no_forward(*_, **__):
+    raise RuntimeError("leaves get their values from the feed")
+
+
+defop("const", "", None, None, None, doc="a constant", foldable=False)
+defop("input", "", _no_forward, None, None, doc="an input: its value comes from outside", foldable=False)
+defop("leaf", "", _no_forward, None, None, doc="a param or constant top-level binding", foldable=False)
+defop("print", "values:tensors, parts:any=none", _print, lambda s, **_: (), None,
+      doc="print values", foldable=False, dtype="float")
+defop("assert", "cond, message:str=none", _assert, lambda s, **_: (), None,
+      doc="fail the run when cond is false", foldable=False)
+defop("sum_to", "x, shape:shape", sum_to, lambda s, shape: tuple(shape),
+      lambda g, out, x, shape: (F.broadcast_to(g, shape=list(x.shape)),),
+      doc="sum a broadcast value back to a shape", deriv="1 (spread back)", symbol="Σ→",
+      test={"cases": [{"shapes": [(2, 3, 4)], "attrs": {"shape": [3, 1]}},
+                      {"shapes": [(2, 3)], "attrs": {"shape": []}}]})
+defop("zeros_like", "x", np.zeros_like, lambda s: s[0], lambda g, out, x: (None,),
+      doc="zeros of x's shape", deriv="0", dtype="float")
+defop("matrix_transpose", "x", lambda x: np.swapaxes(x, -1, -2),
+      lambda s: s[0][:-2] + (s[0][-1], s[0][-2]) if len(s[0]) >= 2 else _rank2(s[0]),
+      lambda g, out, x: (F.matrix_transpose(g),), doc="swap the last two axes",
+      deriv="transpose back", symbol="ᵀ", dtype="same",
+      test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(2, 3, 4)]}]})
+
+
+def _rank2(shape):
+    raise S.ShapeError(f"a matrix transpose needs rank 2 or more, got {S.fmt(shape)}")
+defop("ones_like", "x", np.ones_like, lambda s: s[0], lambda g, out, x: (None,),
+      doc="ones of x's shape (the seed of a backward pass)", deriv="0", dtype="float")
+defop("dim_of", "x, axis:int", lambda x, axis: np.asarray(float(np.shape(x)[axis])),
+      lambda s, axis: (), None, doc="a named dim of an input, read when it runs", dtype="float")
+defop("error", "", None, None, None, doc="stands for a value whose build failed", foldable=False)

@@ -1,0 +1,419 @@
+"""Linear algebra: matmul (`@`), dot, outer, transpose (`.T`), trace, diag,
+inv, det, solve, einsum.
+
+matmul follows NumPy: 1-D operands are promoted to a row (left) or a column
+(right) and the added axis removed again; leading (batch) axes broadcast.
+The derivatives are written with matmul, transposes and the shape ops, so
+they are graphs and can be differentiated again; batch broadcasting in a
+cotangent is summed back by the autodiff, never here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import shapes as S
+from ..ir import F, Sym
+from ..registry import defop
+
+ShapeError = S.ShapeError
+
+
+def _ndim(x) -> int:
+    """Rank of a Sym; an unknown rank is taken to be a matrix (2)."""
+    return 2 if x.ndim is None else x.ndim
+
+
+# ------------------------------------------------------------------- matmul
+def _matmul_vjp(g, out, x, y):
+    """NumPy matmul semantics, 1-D operands included.
+
+    With x2, y2 the operands promoted to matrices and g2 the cotangent with
+    the removed axes put back: ∂x2 = g2 @ y2ᵀ, ∂y2 = x2ᵀ @ g2, then the
+    promoted axes are dropped again.
+    """
+    xv, yv = _ndim(x) == 1, _ndim(y) == 1
+    x2 = F.expand_dims(x, axis=0) if xv else x
+    y2 = F.expand_dims(y, axis=-1) if yv else y
+    g2 = g
+    if xv and yv:
+        g2 = F.expand_dims(g, axis=[-2, -1])
+    elif xv:
+        g2 = F.expand_dims(g, axis=-2)
+    elif yv:
+        g2 = F.expand_dims(g, axis=-1)
+    gx = F.matmul(g2, F.matrix_transpose(y2))
+    gy = F.matmul(F.matrix_transpose(x2), g2)
+    if xv:
+        gx = F.squeeze(gx, axis=-2)
+    if yv:
+        gy = F.squeeze(gy, axis=-1)
+    return gx, gy
+
+
+defop("matmul", "x, y", np.matmul, lambda s: S.matmul(s[0], s[1]), _matmul_vjp,
+      doc="matrix product x @ y (NumPy: 1-D operands, batch axes broadcast)",
+      deriv="g @ yᵀ, xᵀ @ g", family="linalg", symbol="@",
+      test={"cases": [{"shapes": [(2, 3), (3, 4)]}, {"shapes": [(3,), (3, 2)]},
+                      {"shapes": [(2, 3), (3,)]}, {"shapes": [(3,), (3,)]},
+                      {"shapes": [(2, 1, 2, 3), (4, 3, 2)]}, {"shapes": [(2, 2, 3), (3,)]}]})
+
+
+# ---------------------------------------------------------------------- dot
+def _dot_shape(s):
+    a, b = s
+    if a is None or b is None:
+        return None
+    if len(a) > 2 or len(b) > 2:
+        raise ShapeError(f"dot takes vectors or matrices (rank ≤ 2), got {S.fmt(a)} and {S.fmt(b)}",
+                         hint="use matmul (@) for batches, or einsum")
+    if len(a) == 0 or len(b) == 0:
+        return S.broadcast(a, b)
+    if len(a) == 1 and len(b) == 1:
+        if a[0] is not None and b[0] is not None and a[0] != b[0]:
+            raise ShapeError(f"dot of {S.fmt(a)} and {S.fmt(b)}: the vectors' lengths differ",
+                             hint=f"{a[0]} vs {b[0]}; both must have the same length")
+        return ()
+    return S.matmul(a, b)
+
+
+def _dot_vjp(g, out, x, y):
+    if x.ndim == 0 or y.ndim == 0:  # a scalar factor: a product
+        return g * y, g * x
+    return _matmul_vjp(g, out, x, y)
+
+
+defop("dot", "x, y", np.dot, _dot_shape, _dot_vjp,
+      doc="inner product of vectors (NumPy dot for ranks ≤ 2: matrix products, scalar scaling)",
+      deriv="y, x (as matmul for matrices)", partials=("{1}", "{0}"), family="linalg",
+      symbol="·",
+      test={"cases": [{"shapes": [(4,), (4,)]}, {"shapes": [(2, 3), (3,)]},
+                      {"shapes": [(3,), (3, 2)]}, {"shapes": [(2, 3), (3, 2)]},
+                      {"shapes": [(), (3,)]}]})
+
+
+# -------------------------------------------------------------------- outer
+def _outer_shape(s):
+    a, b = s
+    if a is None or b is None:
+        return None
+    return (S.size(a), S.size(b))
+
+
+def _outer_vjp(g, out, x, y):
+    gx = F.matmul(g, F.flatten(y))
+    gy = F.matmul(F.flatten(x), g)
+    return F.reshape(gx, shape=list(x.shape)), F.reshape(gy, shape=list(y.shape))
+
+
+defop("outer", "x, y", np.outer, _outer_shape, _outer_vjp,
+      doc="outer product of the flattened x and y: a [size(x), size(y)] matrix",
+      deriv="g @ y, x @ g (reshaped back)", partials=("{1}", "{0}"), family="linalg",
+      symbol="⊗",
+      test={"cases": [{"shapes": [(3,), (2,)]}, {"shapes": [(2, 2), ()]}]})
+
+
+# ---------------------------------------------------------------- transpose
+def _perm(axes, ndim):
+    """axes (None, an int or a list) as a permutation tuple, or None (reverse)."""
+    if axes is None:
+        return None
+    axes = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    if len(axes) != ndim:
+        raise ShapeError(f"transpose axes {list(axes)} do not match a tensor of rank {ndim}",
+                         hint=f"give a permutation of 0..{ndim - 1}, or none to reverse the axes")
+    perm = tuple(S.norm_axis(int(a), ndim) for a in axes)
+    if sorted(perm) != list(range(ndim)):
+        raise ShapeError(f"transpose axes {list(axes)} are not a permutation of 0..{ndim - 1}",
+                         hint="every axis must appear exactly once")
+    return perm
+
+
+def _transpose_shape(s, axes=None):
+    shape = s[0]
+    if shape is None:
+        return None
+    perm = _perm(axes, len(shape))
+    return tuple(reversed(shape)) if perm is None else tuple(shape[a] for a in perm)
+
+
+def _transpose(x, axes=None):
+    return np.transpose(x, _perm(axes, np.ndim(x)))
+
+
+def _transpose_vjp(g, out, x, axes=None):
+    perm = _perm(axes, _ndim(x))
+    if perm is None:
+        return (F.transpose(g, axes=None),)
+    return (F.transpose(g, axes=[int(i) for i in np.argsort(perm)]),)
+
+
+defop("transpose", "x, axes:axes=none", _transpose, _transpose_shape, _transpose_vjp,
+      doc="permute the axes (none: reverse them; x.T)", deriv="transpose back",
+      partials=("1",), family="linalg", symbol="ᵀ", dtype="same",
+      test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(2, 3, 4)], "attrs": {"axes": [1, -1, 0]}},
+                      {"shapes": [(3,)]}]})
+
+
+# ------------------------------------------------------------- trace, diag
+def _matrix(shape, what):
+    if shape is not None and len(shape) != 2:
+        raise ShapeError(f"{what} needs a matrix (rank 2), got {S.fmt(shape)}")
+
+
+def _trace_shape(s):
+    _matrix(s[0], "trace")
+    return ()
+
+
+defop("eye_like", "x", lambda x: np.array(np.broadcast_to(np.eye(*np.shape(x)[-2:], dtype=np.result_type(x, np.float32)), np.shape(x))),
+      lambda s: s[0] if s[0] is None or len(s[0]) >= 2 else _matrix(s[0], "eye_like"),
+      lambda g, out, x: (None,),
+      doc="ones on the diagonal of x's (last two) axes, zeros elsewhere",
+      deriv="0 (does not depend on x's values)", family="internal", symbol="I",
+      test={"shapes": [(2, 3)]})
+
+defop("trace", "x", np.trace, _trace_shape, lambda g, out, x: (g * F.eye_like(x),),
+      doc="sum of the diagonal of a matrix", deriv="identity matrix",
+      family="linalg", symbol="tr",
+      test={"cases": [{"shapes": [(3, 3)]}, {"shapes": [(2, 3)]}]})
+
+
+def _diag_shape(s):
+    shape = s[0]
+    if shape is None:
+        return None
+    if len(shape) == 1:
+        return (shape[0], shape[0])
+    if len(shape) == 2:
+        n, m = shape
+        return (None if n is None or m is None else min(n, m),)
+    raise ShapeError(f"diag takes a vector (to make a diagonal matrix) or a matrix (to read its "
+                     f"diagonal), got {S.fmt(shape)}")
+
+
+def _diag_vjp(g, out, x):
+    if x.ndim == 1:
+        return (F.diag(g),)
+    n, m = x.shape
+    # g[i] sits at (i, i): spread it along the longer axis, then keep the diagonal
+    spread = F.expand_dims(g, axis=1) if (n is None or m is None or n <= m) else g
+    return (F.eye_like(x) * spread,)
+
+
+defop("diag", "x", np.diag, _diag_shape, _diag_vjp,
+      doc="a vector -> the diagonal matrix; a matrix -> its diagonal",
+      deriv="diag of the gradient (the other way round)", family="linalg",
+      symbol="diag", dtype="same",
+      test={"cases": [{"shapes": [(3,)]}, {"shapes": [(3, 3)]}, {"shapes": [(2, 3)]},
+                      {"shapes": [(3, 2)]}]})
+
+
+# --------------------------------------------------------- inv, det, solve
+def _square(shape, what):
+    if shape is None:
+        return
+    if len(shape) < 2:
+        raise ShapeError(f"{what} needs a square matrix, got {S.fmt(shape)}",
+                         hint="give a tensor of rank 2 (or more: a batch of matrices)")
+    n, m = shape[-2:]
+    if n is not None and m is not None and n != m:
+        raise ShapeError(f"{what} needs a square matrix, got {S.fmt(shape)}",
+                         hint=f"the last two dims are {n} and {m}; they must be equal")
+
+
+def _inv_shape(s):
+    _square(s[0], "inv")
+    return s[0]
+
+
+def _inv_vjp(g, out, x):
+    t = F.matrix_transpose(out)
+    return (-F.matmul(F.matmul(t, g), t),)
+
+
+defop("inv", "x", np.linalg.inv, _inv_shape, _inv_vjp,
+      doc="matrix inverse (batched over leading axes)", deriv="-A⁻ᵀ g A⁻ᵀ",
+      domain=("matrix",), family="linalg", symbol="⁻¹",
+      test={"cases": [{"shapes": [(3, 3)]}, {"shapes": [(2, 2, 2)]}]})
+
+
+def _det_shape(s):
+    _square(s[0], "det")
+    return None if s[0] is None else s[0][:-2]
+
+
+def _det_vjp(g, out, x):
+    return (F.expand_dims(g * out, axis=[-2, -1]) * F.matrix_transpose(F.inv(x)),)
+
+
+defop("det", "x", np.linalg.det, _det_shape, _det_vjp,
+      doc="determinant (batched over leading axes)", deriv="det(A)·A⁻ᵀ",
+      domain=("matrix",), family="linalg", symbol="det",
+      test={"cases": [{"shapes": [(3, 3)]}, {"shapes": [(2, 2, 2)]}]})
+
+
+def _solve_shape(s):
+    a, b = s
+    if a is None or b is None:
+        return None
+    _square(a, "solve")
+    n = a[-1]
+    if len(b) == 0:
+        raise ShapeError(f"solve(a, b): b must be a vector or a matrix, got a scalar",
+                         hint=f"a is {S.fmt(a)}; b should be [{n}] or [{n}, k]")
+    rows = b[0] if len(b) == 1 else b[-2]
+    if n is not None and rows is not None and n != rows:
+        raise ShapeError(f"solve(a, b): a is {S.fmt(a)} but b is {S.fmt(b)}",
+                         hint=f"b needs {n} rows (its {'only' if len(b) == 1 else 'second-to-last'} "
+                              f"dim is {rows})")
+    if len(b) == 1:
+        return a[:-2] + (n,)
+    return S.broadcast(a[:-2], b[:-2]) + (n, b[-1])
+
+
+def _solve(a, b):
+    if np.ndim(b) == 1:
+        return np.linalg.solve(a, np.asarray(b)[:, None])[..., 0]
+    return np.linalg.solve(a, b)
+
+
+def _solve_vjp(g, out, a, b):
+    at = F.matrix_transpose(a)
+    if _ndim(b) == 1:
+        gb = F.squeeze(F.solve(at, F.expand_dims(g, axis=-1)), axis=-1)
+        ga = -F.matmul(F.expand_dims(gb, axis=-1), F.expand_dims(out, axis=-2))
+        return ga, gb
+    gb = F.solve(at, g)
+    return -F.matmul(gb, F.matrix_transpose(out)), gb
+
+
+defop("solve", "a, b", _solve, _solve_shape, _solve_vjp,
+      doc="x with a @ x = b (b a vector or a matrix; batched over leading axes)",
+      deriv="∂b = a⁻ᵀg, ∂a = -∂b·xᵀ",
+      domain=("matrix", "real"), family="linalg", symbol="solve",
+      test={"cases": [{"shapes": [(3, 3), (3,)]}, {"shapes": [(3, 3), (3, 2)]},
+                      {"shapes": [(2, 3, 3), (3,)]}, {"shapes": [(2, 3, 3), (3, 1)]}]})
+
+
+# ------------------------------------------------------------------- einsum
+def parse_einsum(spec: str, nops: int):
+    """'ij,jk->ik' -> (('ij', 'jk'), 'ik'); implicit output (no '->') as NumPy."""
+    s = "".join(str(spec).split())
+    if "." in s:
+        raise ShapeError(f"einsum '{spec}': '...' (ellipsis) is not supported",
+                         hint="name every axis with a letter", kind="value")
+    if s.count("->") > 1:
+        raise ShapeError(f"einsum '{spec}': more than one '->'", kind="value")
+    lhs, arrow, rhs = s.partition("->")
+    ins = tuple(lhs.split(","))
+    letters = lhs.replace(",", "")
+    if not arrow:
+        rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    for c in letters + rhs:
+        if not c.isalpha():
+            raise ShapeError(f"einsum '{spec}': '{c}' is not an index letter",
+                             hint="indices are letters, operands separated by ',', then '->'",
+                             kind="value")
+    if len(ins) != nops:
+        raise ShapeError(f"einsum '{spec}' names {len(ins)} operand{'s' * (len(ins) != 1)} "
+                         f"but {nops} {'were' if nops != 1 else 'was'} given",
+                         hint="one comma-separated group of indices per operand")
+    for c in rhs:
+        if rhs.count(c) > 1:
+            raise ShapeError(f"einsum '{spec}': output index '{c}' repeated", kind="value")
+        if c not in letters:
+            raise ShapeError(f"einsum '{spec}': output index '{c}' is not in any operand",
+                             kind="value")
+    return ins, rhs
+
+
+def _einsum_shape(shapes, spec=""):
+    ins, rhs = parse_einsum(spec, len(shapes))
+    sizes: dict = {}
+    where: dict = {}
+    for i, (sub, shape) in enumerate(zip(ins, shapes)):
+        if shape is None:
+            continue
+        if len(shape) != len(sub):
+            raise ShapeError(f"einsum '{spec}': operand {i + 1} has shape {S.fmt(shape)} but its "
+                             f"indices '{sub}' name {len(sub)} axes",
+                             hint="one index letter per axis")
+        for c, d in zip(sub, shape):
+            if d is None:
+                continue
+            if c in sizes and sizes[c] != d:
+                raise ShapeError(f"einsum '{spec}': index '{c}' is {sizes[c]} in operand "
+                                 f"{where[c] + 1} but {d} in operand {i + 1}",
+                                 hint=f"shapes {', '.join(S.fmt(s) for s in shapes)}; "
+                                      "an index must have the same size everywhere")
+            sizes[c], where[c] = d, i
+    if any(s is None for s in shapes):
+        return tuple(sizes.get(c) for c in rhs) if all(c in sizes for c in rhs) else None
+    return tuple(sizes[c] for c in rhs)
+
+
+def _einsum(*operands, spec=""):
+    return np.einsum(spec, *operands, optimize=len(operands) > 2)
+
+
+def _einsum_vjp(g, out, *ops, spec=""):
+    """∂ operand i: an einsum of g and the other operands with the output's
+    and operand i's indices swapped. Indices found only in operand i (summed
+    within it) come back by broadcasting; an index repeated within operand i
+    (a diagonal) is put back on the diagonal with identity matrices."""
+    ins, rhs = parse_einsum(spec, len(ops))
+    grads = []
+    for i, sub in enumerate(ins):
+        others = [ins[j] for j in range(len(ops)) if j != i]
+        seen = set(rhs).union(*others)
+        uniq = "".join(dict.fromkeys(sub))
+        kept = "".join(c for c in uniq if c in seen)
+        gi = F.einsum(",".join([rhs] + others) + "->" + kept,
+                      [g] + [ops[j] for j in range(len(ops)) if j != i])
+        sizes = dict(zip(sub, ops[i].shape))
+        if kept != uniq:
+            lonely = [k for k, c in enumerate(uniq) if c not in seen]
+            gi = F.broadcast_to(F.expand_dims(gi, axis=lonely),
+                                shape=[sizes[c] for c in uniq])
+        if uniq != sub:
+            gi = _undiagonal(gi, uniq, sub, sizes, spec)
+        grads.append(gi)
+    return tuple(grads)
+
+
+def _undiagonal(gi, uniq, sub, sizes, spec):
+    """gi over the distinct indices `uniq` -> a tensor over `sub` (which
+    repeats some index) holding gi on the diagonals and zeros elsewhere."""
+    free = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                if c not in sub)
+    renamed, eyes, seen = [], [], set()
+    for c in sub:
+        if c in seen:
+            fresh = next(free)
+            renamed.append(fresh)
+            eyes.append(c + fresh)
+        else:
+            seen.add(c)
+            renamed.append(c)
+    mats = []
+    for pair in eyes:
+        n = sizes[pair[0]]
+        if n is None:
+            raise ShapeError(f"einsum '{spec}': the derivative through the repeated index "
+                             f"'{pair[0]}' needs its size known when the graph is built")
+        mats.append(Sym(gi.g, gi.g.add("eye", (), {"n": int(n)})))
+    return F.einsum(",".join([uniq] + eyes) + "->" + "".join(renamed), [gi] + mats)
+
+
+defop("einsum", "spec:str, operands:tensors", _einsum, _einsum_shape, _einsum_vjp,
+      doc='Einstein summation, e.g. einsum("ij,jk->ik", a, b) (explicit or implicit output, '
+          "no ellipsis)",
+      deriv="per operand: an einsum of g and the other operands (indices swapped)",
+      family="linalg", symbol="einsum",
+      test={"cases": [{"shapes": [(2, 3), (3, 4)], "attrs": {"spec": "ij,jk->ik"}},
+                      {"shapes": [(2, 3)], "attrs": {"spec": "ij->"}},
+                      {"shapes": [(2, 3), (3,)], "attrs": {"spec": "ij,k->ik"}},
+                      {"shapes": [(2, 3), (3, 4), (4,)], "attrs": {"spec": "ij,jk,k->ji"}},
+                      {"shapes": [(2, 3), (2, 3)], "attrs": {"spec": "ij,ij"}},
+                      {"shapes": [(3, 3), (3,)], "attrs": {"spec": "ii,i->i"}},
+                      {"shapes": [(3, 2, 3)], "attrs": {"spec": "iji->j"}}]})

@@ -1,0 +1,169 @@
+"""Reductions over `axis` (an int, a list, or none = all) with `keepdims`."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import shapes as S
+from ..ir import F
+from ..registry import defop, reduce_shape
+
+RSIG = "x, axis:axes=none, keepdims:bool=false"
+
+
+def keep(g, x, axis, keepdims):
+    """g with the reduced axes put back as size-1 dims, ready to broadcast against x."""
+    if keepdims or axis is None and g.ndim == x.ndim:
+        return g
+    axes = S.norm_axes(axis, x.ndim)
+    return F.expand_dims(g, axis=list(axes)) if axes else g
+
+
+def spread(g, x, axis, keepdims):
+    """The cotangent of a sum: g copied back over the reduced axes."""
+    return F.broadcast_to(keep(g, x, axis, keepdims), shape=list(x.shape))
+
+
+def count(x, axis) -> float:
+    axes = S.norm_axes(axis, x.ndim)
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return float(n)
+
+
+def reduction(name, forward, vjp, deriv, doc, domain="real", dtype="float"):
+    return defop(name, RSIG, forward, reduce_shape, vjp, doc=doc, deriv=deriv, partials=(deriv,),
+                 domain=(domain,), family="reductions", symbol=name, dtype=dtype)
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _sum(x, axis=None, keepdims=False):
+    return np.sum(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def _mean(x, axis=None, keepdims=False):
+    return np.mean(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def _extreme(fn):
+    def forward(x, axis=None, keepdims=False):
+        return fn(x, axis=_axis(axis), keepdims=keepdims)
+    return forward
+
+
+def _extreme_vjp(g, out, x, axis=None, keepdims=False):
+    # ties share the gradient equally (PyTorch's convention)
+    hit = F.eq(x, keep(out, x, axis, keepdims))
+    n = F.sum(hit, axis=axis, keepdims=True)
+    return (F.where(hit, keep(g, x, axis, keepdims) / n, 0.0),)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    ax = _axis(axis)
+    m = np.max(x, axis=ax, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=ax if ax is not None else None) \
+        if np.ndim(out) else out
+
+
+def _var(x, axis=None, keepdims=False):
+    return np.var(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def _std(x, axis=None, keepdims=False):
+    return np.std(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def _prod_vjp(g, out, x, axis=None, keepdims=False):
+    # ∏_{j≠i} x_j = out / x_i; a zero factor makes this nan (documented limitation)
+    return (keep(g * out, x, axis, keepdims) / x,)
+
+
+reduction("sum", _sum, lambda g, out, x, axis=None, keepdims=False: (spread(g, x, axis, keepdims),),
+          "1", "sum of the elements")
+reduction("mean", _mean,
+          lambda g, out, x, axis=None, keepdims=False: (spread(g, x, axis, keepdims) / count(x, axis),),
+          "1/n", "mean of the elements")
+reduction("prod", _extreme(np.prod), _prod_vjp, "prod/x", "product of the elements",
+          domain="away0")
+reduction("max", _extreme(np.max), _extreme_vjp, "1 at the maximum (shared on ties)",
+          "largest element")
+reduction("min", _extreme(np.min), _extreme_vjp, "1 at the minimum (shared on ties)",
+          "smallest element")
+reduction("logsumexp", _logsumexp,
+          lambda g, out, x, axis=None, keepdims=False:
+          (keep(g, x, axis, keepdims) * F.exp(x - keep(out, x, axis, keepdims)),),
+          "softmax(x)", "log(sum(exp(x))), computed stably")
+reduction("var", _var,
+          lambda g, out, x, axis=None, keepdims=False:
+          (keep(g, x, axis, keepdims) * 2.0 * (x - F.mean(x, axis=axis, keepdims=True)) / count(x, axis),),
+          "2(x-mean)/n", "variance, population (ddof=0)")
+reduction("std", _std,
+          lambda g, out, x, axis=None, keepdims=False:
+          (keep(g / out, x, axis, keepdims) * (x - F.mean(x, axis=axis, keepdims=True)) / count(x, axis),),
+          "(x-mean)/(n·std)", "standard deviation, population (ddof=0)")
+
+
+def _argext(fn):
+    def forward(x, axis=None, keepdims=False):
+        if isinstance(axis, list):
+            raise ValueError(f"{fn.__name__} takes one axis, not a list")
+        return fn(x, axis=axis, keepdims=keepdims)
+    return forward
+
+
+def _arg_shape(shapes, axis=None, keepdims=False):
+    if isinstance(axis, list):
+        raise S.ShapeError("argmax/argmin take one axis, not a list", kind="value")
+    return S.reduce(shapes[0], axis, keepdims)
+
+
+for _n, _f in (("argmax", np.argmax), ("argmin", np.argmin)):
+    defop(_n, "x, axis:int=none, keepdims:bool=false", _argext(_f), _arg_shape, None,
+          doc=f"index of the {'largest' if _n == 'argmax' else 'smallest'} element (flat when axis is none)",
+          deriv="not differentiable", family="reductions", symbol=_n, dtype="int")
+
+
+def _norm(x, ord=2.0, axis=None, keepdims=False):
+    ax = _axis(axis)
+    a = np.abs(x)
+    if ord == np.inf:
+        return np.max(a, axis=ax, keepdims=keepdims)
+    if ord == -np.inf:
+        return np.min(a, axis=ax, keepdims=keepdims)
+    if ord == 0:
+        return np.sum(a != 0, axis=ax, keepdims=keepdims).astype(np.result_type(x, 1.0))
+    if ord == 1:
+        return np.sum(a, axis=ax, keepdims=keepdims)
+    if ord == 2:
+        return np.sqrt(np.sum(a * a, axis=ax, keepdims=keepdims))
+    return np.sum(a ** ord, axis=ax, keepdims=keepdims) ** (1.0 / ord)
+
+
+def _norm_vjp(g, out, x, ord=2.0, axis=None, keepdims=False):
+    gk, ok = keep(g, x, axis, keepdims), keep(out, x, axis, keepdims)
+    if ord in (np.inf, -np.inf):
+        hit = F.eq(F.abs(x), ok)
+        return (F.where(hit, gk * F.sign(x) / F.sum(hit, axis=axis, keepdims=True), 0.0),)
+    if ord == 0:
+        return (None,)
+    if ord == 1:
+        return (gk * F.sign(x),)
+    if ord == 2:
+        return (gk * x / ok,)
+    return (gk * F.sign(x) * F.abs(x) ** (ord - 1.0) / ok ** (ord - 1.0),)
+
+
+defop("norm", "x, ord:float=2, axis:axes=none, keepdims:bool=false", _norm,
+      lambda s, ord=2.0, axis=None, keepdims=False: S.reduce(s[0], axis, keepdims), _norm_vjp,
+      doc="vector p-norm of the flattened values (or along axis); Frobenius for a matrix",
+      deriv="x/‖x‖ (ord 2), sign(x) (ord 1), sign(x)|x|^(p-1)/‖x‖^(p-1)",
+      partials=("{0}/‖{0}‖",), domain=("away0",), family="reductions", symbol="‖·‖",
+      test={"cases": [{"shapes": [(3, 4)]}, {"shapes": [(3, 4)], "attrs": {"axis": 1}},
+                      {"shapes": [(3, 4)], "attrs": {"ord": 1, "axis": 0, "keepdims": True}},
+                      {"shapes": [(3, 4)], "attrs": {"ord": 3}},
+                      {"shapes": [(3, 4)], "attrs": {"ord": float("inf"), "axis": [0, 1]}}]})

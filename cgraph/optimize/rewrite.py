@@ -1,0 +1,59 @@
+"""The two mechanics every pass shares: replace-by-earlier and compaction."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+KEEP = ("input", "leaf", "print", "assert")
+
+
+def rewrite(g, visit: Callable) -> dict:
+    """Walk nodes in order; `visit(node)` returns an earlier node id to use
+    instead of it, or None. Inputs are redirected as the walk goes, so a
+    replacement made early is seen by every later node. Returns old -> new."""
+    rep = list(range(len(g.nodes)))
+    changed = {}
+    for node in g.nodes:
+        if node.inputs:
+            node.inputs = tuple(rep[j] for j in node.inputs)
+        if node.op.name in KEEP:
+            continue
+        r = visit(node)
+        if r is not None and r != node.id:
+            rep[node.id] = r
+            changed[node.id] = r
+    if changed:
+        _retarget(g, lambda i: rep[i])
+    return changed
+
+
+def compact(g, targets) -> dict:
+    """Drop the nodes no target, leaf or side effect needs; renumber densely."""
+    n = len(g.nodes)
+    need = bytearray(n)
+    for t in list(targets) + list(g.effects) + list(g.leaves.values()) + list(g.inputs.values()):
+        need[t] = 1
+    for i in range(n - 1, -1, -1):
+        if need[i]:
+            for j in g.nodes[i].inputs:
+                need[j] = 1
+    new_id = {}
+    nodes, values, varies = [], [], bytearray()
+    for node in g.nodes:
+        if need[node.id]:
+            new_id[node.id] = len(nodes)
+            values.append(g.values[node.id])
+            varies.append(g.varies[node.id])
+            node.id = len(nodes)
+            node.inputs = tuple(new_id[j] for j in node.inputs)
+            nodes.append(node)
+    g.nodes, g.values, g.varies = nodes, values, varies
+    _retarget(g, lambda i: new_id.get(i))
+    return {old: new for old, new in new_id.items() if old != new} | \
+        {old: None for old in range(n) if old not in new_id}
+
+
+def _retarget(g, f: Callable[[int], Optional[int]]) -> None:
+    for table in ("names", "leaves", "inputs", "outputs"):
+        d = getattr(g, table)
+        setattr(g, table, {k: f(v) for k, v in d.items() if f(v) is not None})
+    g.effects = [f(i) for i in g.effects if f(i) is not None]

@@ -1,0 +1,348 @@
+"""The Python API: compile a program once, run it many times.
+
+`compile` parses once. A static program builds (and differentiates, and
+optimises) one graph per signature of its inputs — names, shapes, dtypes —
+like `jax.jit`, and reuses its plan on every later call with that signature.
+An eager program builds and runs in one go on every call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from .errors import CgraphError, Diagnostic, nearest
+
+MODES = ("static", "eager")
+DTYPES = ("float64", "float32")
+
+
+@dataclass
+class Result:
+    """Everything one run produced; the CLI and the drawing read it."""
+
+    graph: object
+    values: list                       # node id -> value (None where not kept)
+    outputs: dict                      # name -> array
+    output: Optional[str] = None       # the differentiated output
+    gradients: dict = field(default_factory=dict)      # leaf name -> array
+    connected: dict = field(default_factory=dict)      # leaf name -> bool
+    grad_ids: dict = field(default_factory=dict)       # node id -> its gradient node id
+    intermediates: dict = field(default_factory=dict)  # named non-leaf -> gradient array
+
+    def value_of(self, node_id: int):
+        return self.values[node_id]
+
+    def named(self) -> dict:
+        """Every top-level name and its value, in program order."""
+        return {n: self.values[i] for n, i in self.graph.names.items() if self.values[i] is not None}
+
+
+class Program:
+    def __init__(self, source: str, file: str = "<expr>", mode: str = "static",
+                 dtype: str = "float64", seed: int = 0, max_iterations: int = 100_000,
+                 optimize: bool = True):
+        from .parse import parse
+
+        if mode not in MODES:
+            raise CgraphError(f"mode must be static or eager, not {mode!r}", kind="usage")
+        if str(dtype) not in DTYPES:
+            raise CgraphError(f"dtype must be float64 or float32, not {dtype!r}", kind="usage")
+        self.source, self.file, self.mode = source, file, mode
+        self.dtype, self.seed, self.max_iterations = str(dtype), int(seed), max_iterations
+        self.optimize = optimize
+        self.ast = parse(source, file)
+        self._plans: dict = {}
+
+    # ---------------------------------------------------------------- public
+    def evaluate(self, inputs: Optional[dict] = None) -> dict:
+        """Output name -> value."""
+        return self.run(inputs).outputs
+
+    def gradients(self, inputs: Optional[dict] = None, of: Optional[str] = None,
+                  wrt: Optional[Sequence[str]] = None):
+        """(value of the output, {leaf: ∂output/∂leaf})."""
+        if self.mode == "static":
+            fast = self._fast_gradients(inputs, of, wrt)
+            if fast is not None:
+                return fast
+        r = self.run(inputs, grad=True, of=of, wrt=wrt)
+        return r.outputs[r.output], r.gradients
+
+    def build(self, inputs: Optional[dict] = None, grad: bool = False, of=None, wrt=None,
+              all_names: bool = False):
+        """The graph (static: not run) for these inputs' shapes, with its backward part."""
+        feed = self._feed(inputs)
+        return self._static(feed, grad, of, wrt, all_names)[0].graph
+
+    def check(self):
+        """Parse, build and shape-check without values; raise every error found."""
+        from .build import Builder
+        from .ir import Graph
+
+        g = Graph(dtype=self.dtype, seed=self.seed)
+        Builder(self.ast, g, {}, self.max_iterations).build()
+        return g
+
+    def run(self, inputs: Optional[dict] = None, grad: bool = False, of: Optional[str] = None,
+            wrt: Optional[Sequence[str]] = None, all_names: bool = False,
+            keep_all: bool = False) -> Result:
+        """`keep_all` keeps the value of every node the outputs, gradients and
+        effects need (not only theirs): what the drawing shows on each node."""
+        feed = self._feed(inputs)
+        if self.mode == "eager":
+            return self._eager(feed, grad, of, wrt, all_names)
+        plan, info = self._static(feed, grad, of, wrt, all_names, keep_all)
+        values = plan.run(feed)
+        return self._result(plan.graph, values, info)
+
+    def build_result(self, inputs: Optional[dict] = None, grad: bool = False, of=None,
+                     wrt=None) -> Result:
+        """The static graph (with its backward part) as a Result, without running it:
+        only constants have values. For drawing a program whose inputs have none."""
+        from .build import Builder
+        from .ir import Graph
+
+        feed = self._feed(inputs)
+        g = Graph(dtype=self.dtype, seed=self.seed)
+        Builder(self.ast, g, {n: v.shape for n, v in feed.items()}, self.max_iterations).build()
+        info = self._differentiate(g, grad, of, wrt, False)
+        if self.optimize:
+            from .optimize import optimize
+
+            info = _remap_info(info, optimize(g, list(g.outputs.values()) + list(info["grad_of"].values())))
+        values = [g.values[i] if g.nodes[i].op.name == "const" else None for i in range(len(g.nodes))]
+        return self._result(g, values, info, run=False)
+
+    # --------------------------------------------------------------- helpers
+    def _feed(self, inputs) -> dict:
+        feed = {}
+        dt = np.dtype(self.dtype)
+        for name, v in (inputs or {}).items():
+            try:
+                arr = np.asarray(v)
+                if arr.dtype.kind in "iub":
+                    arr = arr.astype(dt)
+                elif arr.dtype.kind == "f" and arr.dtype != dt:
+                    arr = arr.astype(dt)
+                elif arr.dtype.kind not in "f":
+                    raise ValueError(f"not numeric ({arr.dtype})")
+            except (ValueError, TypeError) as exc:
+                raise CgraphError(f"the value given for '{name}' is not a numeric array: {exc}",
+                                  kind="value") from None
+            feed[name] = arr
+        return feed
+
+    def _static(self, feed, grad, of, wrt, all_names, keep_all=False):
+        key = (tuple((n, v.shape, v.dtype.str) for n, v in sorted(feed.items())),
+               grad, of, tuple(wrt) if wrt is not None else None, all_names) \
+            + (("keep_all",) if keep_all else ())
+        hit = self._plans.get(key)
+        if hit is not None:
+            return hit
+        from .build import Builder
+        from .execute import Plan
+        from .ir import Graph
+
+        g = Graph(dtype=self.dtype, seed=self.seed)
+        Builder(self.ast, g, {n: v.shape for n, v in feed.items()}, self.max_iterations).build()
+        self._check_names(g, feed)
+        info = self._differentiate(g, grad, of, wrt, all_names)
+        targets = list(g.outputs.values()) + list(info["grad_of"].values())
+        if all_names:
+            targets += list(g.names.values())
+        if self.optimize:
+            from .optimize import optimize
+
+            remap = optimize(g, targets)
+            info = _remap_info(info, remap)
+            targets = [remap.get(t, t) for t in targets]
+        if keep_all:  # every node the targets need, and every gradient, keeps its value (drawing)
+            targets = _needed(g, targets + list(info.get("grad_ids", {}).values()))
+        plan = Plan(g, targets)
+        self._plans[key] = (plan, info)
+        return plan, info
+
+    def _eager(self, feed, grad, of, wrt, all_names) -> Result:
+        from .build import Builder
+        from .ir import Graph
+
+        g = Graph(dtype=self.dtype, seed=self.seed, eager=True, feed=feed)
+        Builder(self.ast, g, {}, self.max_iterations).build()
+        self._check_names(g, feed)
+        info = self._differentiate(g, grad, of, wrt, all_names)
+        return self._result(g, g.values, info)
+
+    def _check_names(self, g, feed) -> None:
+        errors = []
+        known = set(g.leaves) | set(g.inputs)
+        for name in feed:
+            if name in known:
+                continue
+            if name in g.names:
+                msg = (f"'{name}' is computed by the program, not a leaf: it cannot be given a value")
+                errors.append(Diagnostic("name", msg, None))
+            else:
+                near = nearest(name, known)
+                errors.append(Diagnostic("name", f"a value was given for '{name}', which the program "
+                                         "does not have", None,
+                                         f"did you mean '{near}'?" if near else
+                                         "its leaves are: " + (", ".join(g.leaves) or "none")))
+        missing = [n for n in g.inputs if n not in feed]
+        if missing:
+            givens = [n for n in feed if n not in known]
+            hint = None
+            for m in missing:
+                near = nearest(m, givens + [n for n in g.names if n not in g.inputs])
+                if near:
+                    hint = f"'{m}' looks like a misspelling of '{near}'"
+                    break
+            errors.append(Diagnostic("value", "no value for input" + ("s " if len(missing) > 1 else " ")
+                                     + ", ".join(f"'{m}'" for m in missing),
+                                     g.nodes[g.inputs[missing[0]]].span,
+                                     hint or "give it on the command line (" + " ".join(f"{m}=..." for m in missing)
+                                     + ") or with --inputs"))
+        if errors:
+            raise CgraphError(errors).with_source(self.file, self.source)
+
+    def _differentiate(self, g, grad, of, wrt, all_names) -> dict:
+        """Add the backward graph for the chosen output; say which node is which gradient."""
+        info = {"output": None, "grad_of": {}, "leaves": {}, "inter": {}, "outputs": dict(g.outputs),
+                "names": dict(g.names)}
+        if of is not None and of not in g.names and of not in g.outputs:
+            near = nearest(of, list(g.names) + list(g.outputs))
+            raise CgraphError(f"--of names '{of}', which the program does not have", kind="name",
+                              hint=f"did you mean '{near}'?" if near else None)
+        out_name = of or next(iter(g.outputs), None)
+        if out_name is None:
+            raise CgraphError("the program has no output", kind="value",
+                              hint="end it with an expression or name one with `output y`")
+        info["output"] = out_name
+        if of is not None and of not in g.outputs:
+            g.outputs = {of: g.names[of]}
+            info["outputs"] = dict(g.outputs)
+        if not grad:
+            return info
+        y = g.outputs.get(out_name, g.names.get(out_name))
+        node = g.nodes[y]
+        if node.shape != ():
+            from .shapes import fmt
+
+            raise CgraphError(f"'{out_name}' has shape {fmt(node.shape)}; a gradient needs a scalar output",
+                              kind="type", span=node.span,
+                              hint="differentiate sum(...) or mean(...) of it, or use `cgraph jacobian`")
+        leaves = dict(g.leaves)
+        if wrt is not None:
+            bad = [w for w in wrt if w not in leaves and w not in g.names]
+            if bad:
+                near = nearest(bad[0], list(leaves) + list(g.names))
+                raise CgraphError(f"--wrt names '{bad[0]}', which the program does not have", kind="name",
+                                  hint=f"did you mean '{near}'?" if near else
+                                  "its leaves are: " + ", ".join(leaves))
+            leaves = {w: leaves.get(w, g.names.get(w)) for w in wrt}
+        from .autodiff import backward
+
+        targets = dict(leaves)
+        if all_names:
+            for n, i in g.names.items():
+                if n not in g.leaves and i not in targets.values():
+                    targets[n] = i
+        g.span = node.span
+        grads = backward(g, y, list(targets.values()))
+        info["grad_ids"] = dict(grads)  # every visited node -> its gradient node (drawing)
+        reach = _reaches(g, y)
+        for n, i in targets.items():
+            (info["leaves"] if n in leaves else info["inter"])[n] = (grads[i], bool(reach[i]))
+        info["grad_of"] = {n: gi for n, (gi, _) in {**info["leaves"], **info["inter"]}.items()}
+        return info
+
+    def _result(self, g, values, info, run: bool = True) -> Result:
+        outs = {n: _arr(values[i]) for n, i in info["outputs"].items()}
+        r = Result(graph=g, values=values, outputs=outs, output=info["output"])
+        r.grad_ids = dict(info.get("grad_ids", {}))
+        if not run:
+            return r
+        for n, (gi, conn) in info["leaves"].items():
+            r.gradients[n] = _arr(values[gi])
+            r.connected[n] = conn
+        for n, (gi, _) in info["inter"].items():
+            r.intermediates[n] = _arr(values[gi])
+        return r
+
+    def _fast_gradients(self, inputs, of, wrt):
+        """The hot path of `gradients` for a cached static plan: no Result object."""
+        if inputs:
+            for v in inputs.values():
+                if type(v) not in (float, int):
+                    return None
+            key = (tuple((n, (), "<f8") for n in sorted(inputs)), True, of,
+                   tuple(wrt) if wrt is not None else None, False)
+        else:
+            key = ((), True, of, tuple(wrt) if wrt is not None else None, False)
+        hit = self._plans.get(key) if self.dtype == "float64" else None
+        if hit is None:
+            return None
+        plan, info = hit
+        values = plan.run({n: np.float64(v) for n, v in inputs.items()} if inputs else {})
+        return (_arr(values[info["outputs"][info["output"]]]),
+                {n: _arr(values[gi]) for n, (gi, _) in info["leaves"].items()})
+
+
+def _arr(v):
+    """NumPy hands back scalars from 0-d arithmetic; the API promises arrays."""
+    return v if type(v) is np.ndarray else np.asarray(v)
+
+
+def _reaches(g, y) -> bytearray:
+    """1 for every node the output y depends on."""
+    mark = bytearray(len(g.nodes))
+    mark[y] = 1
+    for i in range(y, -1, -1):
+        if mark[i]:
+            for j in g.nodes[i].inputs:
+                mark[j] = 1
+    return mark
+
+
+def _needed(g, targets) -> list:
+    """Every node the targets and the side effects depend on, in order."""
+    need = bytearray(len(g.nodes))
+    for t in list(targets) + list(g.effects):
+        need[t] = 1
+    for i in range(len(g.nodes) - 1, -1, -1):
+        if need[i]:
+            for j in g.nodes[i].inputs:
+                need[j] = 1
+    return [i for i in range(len(g.nodes)) if need[i]]
+
+
+def _remap_info(info: dict, remap: dict) -> dict:
+    m = lambda i: remap.get(i, i)  # noqa: E731
+    out = dict(info)
+    grad_ids = {}
+    for f, gi in info.get("grad_ids", {}).items():  # nodes the optimiser dropped have None
+        if m(f) is not None and m(gi) is not None:
+            grad_ids.setdefault(m(f), m(gi))
+    out["grad_ids"] = grad_ids
+    out["outputs"] = {n: m(i) for n, i in info["outputs"].items()}
+    out["names"] = {n: m(i) for n, i in info["names"].items()}
+    out["leaves"] = {n: (m(gi), c) for n, (gi, c) in info["leaves"].items()}
+    out["inter"] = {n: (m(gi), c) for n, (gi, c) in info["inter"].items()}
+    out["grad_of"] = {n: m(i) for n, i in info["grad_of"].items()}
+    return out
+
+
+# ------------------------------------------------------------- module API
+def compile(source: str, file: str = "<expr>", **options) -> Program:
+    """Parse once; run many times with `.evaluate` and `.gradients`."""
+    return Program(source, file, **options)
+
+
+def evaluate(source: str, inputs: Optional[dict] = None, **options) -> dict:
+    return Program(source, **options).evaluate(inputs)
+
+
+def gradients(source: str, inputs: Optional[dict] = None, of: Optional[str] = None,
+              wrt: Optional[Iterable[str]] = None, **options):
+    return Program(source, **options).gradients(inputs, of=of, wrt=list(wrt) if wrt else None)

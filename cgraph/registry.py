@@ -1,0 +1,156 @@
+"""The op registry: every builtin and operator, declared once.
+
+An `OpDef` holds everything cgraph knows about an op: its signature, shape
+rule, dtype rule, NumPy forward, derivative (a VJP written with registry ops,
+so derivatives are graphs and can be differentiated again), the symbolic
+partials `--explain` prints, the input domain the tests sample from, and a
+one-line doc. `cgraph ops`, the builder, the autodiff, the executor, the
+drawing and the tests all read this table; nothing else knows an op.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+from . import shapes as S
+
+REQUIRED = object()
+
+#: attribute kinds (static, known when the graph is built) and tensor kinds
+ATTR_KINDS = {"int", "axes", "shape", "float", "str", "bool", "axes_list"}
+TENSOR_KINDS = {"tensor", "tensors"}
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: str = "tensor"
+    default: Any = REQUIRED
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.kind in TENSOR_KINDS
+
+    def __str__(self) -> str:
+        if self.default is REQUIRED:
+            return self.name
+        d = self.default
+        text = "none" if d is None else ("true" if d is True else "false" if d is False else repr(d))
+        return f"{self.name}={text}"
+
+
+def parse_signature(sig: str) -> tuple[Arg, ...]:
+    """`"x, axis:axes=none, keepdims:bool=false"` -> Args. A bare name is a tensor."""
+    out = []
+    for part in filter(None, (p.strip() for p in sig.split(","))):
+        default = REQUIRED
+        if "=" in part:
+            part, text = (s.strip() for s in part.split("=", 1))
+            default = {"none": None, "true": True, "false": False}.get(text, None)
+            if text not in ("none", "true", "false"):
+                default = float(text) if any(c in text for c in ".e") else int(text)
+        name, _, kind = part.partition(":")
+        out.append(Arg(name.strip(), kind.strip() or "tensor", default))
+    return tuple(out)
+
+
+@dataclass
+class OpDef:
+    name: str
+    args: tuple[Arg, ...]
+    forward: Optional[Callable]           # forward(*arrays, **attrs) -> array
+    shape: Optional[Callable]             # shape(in_shapes, **attrs) -> shape
+    vjp: Optional[Callable] = None        # vjp(g, out, *inputs, **attrs) -> cotangent per input
+    doc: str = ""
+    deriv: str = ""                       # the derivative rule, as `cgraph ops` prints it
+    partials: tuple = ()                  # ∂out/∂input_i as text templates ({0}, {1}, {out})
+    dtype: str = "float"                  # float | bool | int | same
+    domain: tuple = ()                    # per tensor input: real pos unit nonzero int bool away0
+    symbol: str = ""                      # how a drawing or --explain shows it (+, ×, @)
+    family: str = "internal"
+    scalar: Optional[Callable] = None     # Python-float version for all-scalar graphs
+    elementwise: bool = False
+    foldable: bool = True                 # may be computed at build time when inputs are constants
+    partial_shapes: bool = False          # shape rule copes with unknown dims itself
+    batch: Any = None                     # how it runs over a batch of rows: a rule name of
+                                          # cgraph.batching (elementwise, reduce, ...) or a callable;
+                                          # None: a per-row loop (see cgraph/batching.py)
+    test: dict = field(default_factory=dict)  # hints for the generated derivative tests
+
+    @property
+    def differentiable(self) -> bool:
+        return self.vjp is not None
+
+    @property
+    def tensor_args(self) -> tuple[Arg, ...]:
+        return tuple(a for a in self.args if a.is_tensor)
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({', '.join(map(str, self.args))})"
+
+    def infer_shape(self, in_shapes: Sequence, attrs: dict):
+        if self.shape is None:
+            return None
+        if not self.partial_shapes and not all(S.known(s) for s in in_shapes):
+            try:  # many rules still work with unknown dims; fall back to unknown
+                return self.shape(list(in_shapes), **attrs)
+            except (ShapeErrorTypes) as exc:
+                if any(s is None for s in in_shapes):
+                    return None
+                raise exc
+        return self.shape(list(in_shapes), **attrs)
+
+
+ShapeErrorTypes = (TypeError, IndexError)  # a rule tripping on None dims means "unknown"
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def defop(name: str, sig: str, forward, shape, vjp=None, **kw) -> OpDef:
+    """Declare an op. This is the one place a builtin is defined."""
+    if name in REGISTRY:
+        raise ValueError(f"op {name!r} declared twice")
+    op = OpDef(name, parse_signature(sig), forward, shape, vjp, **kw)
+    REGISTRY[name] = op
+    return op
+
+
+def get(name: str) -> OpDef:
+    if not _loaded:
+        load()
+    return REGISTRY[name]
+
+
+_loaded = False
+
+
+def load() -> dict[str, OpDef]:
+    """Import every op family (once) and return the registry."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from . import ops  # noqa: F401  (declares every op)
+    return REGISTRY
+
+
+def builtins() -> list[OpDef]:
+    """The user-visible builtins and operators, in declaration order."""
+    return [op for op in load().values() if op.family != "internal"]
+
+
+# ---------------------------------------------------------------- shape rules
+def same_shape(shapes, **_):
+    return shapes[0]
+
+
+def broadcast_shape(shapes, **_):
+    return S.broadcast(*shapes)
+
+
+def reduce_shape(shapes, axis=None, keepdims=False, **_):
+    return S.reduce(shapes[0], axis, keepdims)
+
+
+def scalar_shape(shapes, **_):
+    return ()

@@ -1,0 +1,1 @@
+"""The cgraph grammar (`cgraph.lark`), installed as the package `cgraph.grammar`."""

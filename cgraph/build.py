@@ -212,8 +212,9 @@ class Builder:
         if self.top and leaf_ok and not g.varies[v] and g.nodes[v].dtype != "bool" \
                 and g.nodes[v].op.name != "error":
             # a top-level name bound to something that depends on no leaf is itself a leaf
-            default = g.values[v]
-            v = g.leaf(name, "leaf", default=default, shape=tuple(np.shape(default)), span=span)
+            default = g.known(v)  # not g.values: a backward pass leaves constants unfolded
+            if default is not None:
+                v = g.leaf(name, "leaf", default=default, shape=tuple(np.shape(default)), span=span)
         self.scopes[-1][name] = v
         if self.top:
             self._name(name, v)
@@ -286,7 +287,7 @@ class Builder:
             self.error("value", f"the default of param '{st.name}' depends on a leaf or an input",
                        st.value.span, "a param's default must be computable when the graph is built")
             return
-        default = g.values[v]
+        default = g.known(v)
         if st.shape is not None:
             declared = tuple(self.dims.get(d.id) if isinstance(d, A.Name)
                              else self.as_int(d.value, d.span, "a dim") for d in st.shape)

@@ -119,6 +119,11 @@ def fmt_number(x, precision: int = DEFAULT_PRECISION) -> str:
     return f"{x:.{precision}g}"
 
 
+def _summarised(v) -> bool:
+    """Whether fmt_value shows v as a summary (mean, norm) rather than its numbers."""
+    return v is not None and (np.ndim(v) > 1 or np.size(v) > 4)
+
+
 def fmt_value(v, precision: int = DEFAULT_PRECISION) -> Optional[str]:
     """A short summary of a value: the number, a tiny vector, or mean and norm."""
     if v is None:
@@ -318,7 +323,7 @@ class _Drawer:
                 cells.append(f'<td bgcolor="{KINDS[k][2]}" border="1" width="14"> </td>'
                              f'<td align="left">{html_text(KINDS[k][3])}   </td>')
         keys = []
-        if any(self.grad_ids.get(i) is not None and self.values[self.grad_ids[i]] is not None
+        if any(self.grad_ids.get(i) is not None and self.value_of(self.grad_ids[i]) is not None
                for i in self.fwd):
             keys.append(f'<font color="{GRAD_COLOR}">grad</font> = ∂{html_text(self.output or "out")}/∂node')
         if self.backward and self.bwd:
@@ -343,20 +348,21 @@ class _Drawer:
         tree: dict = {}     # call path -> its units, in IR order
         for u in units:
             tree.setdefault(u.path, []).append(u)
-        children: dict = {}
-        for p in tree:
-            for k in range(1, len(p) + 1):
-                kids = children.setdefault(p[:k - 1], [])
-                if p[:k] not in kids:
-                    kids.append(p[:k])
-
-        def first_id(p):
-            return min(u.members[0] for q, us in tree.items() if q[:len(p)] == p for u in us)
+        children: dict = {}     # call path -> the calls made inside it, in order
+        first: dict = {}        # call path -> the first node id drawn inside it
+        first_seen: set = set()
+        for p, us in tree.items():
+            lo = us[0].members[0]
+            for k in range(len(p) + 1):
+                first[p[:k]] = min(first.get(p[:k], lo), lo)
+                if k and p[:k] not in first_seen:
+                    first_seen.add(p[:k])
+                    children.setdefault(p[:k - 1], []).append(p[:k])
 
         def emit(p, ind):
             for u in tree.get(p, []):
                 self._emit_unit(u, w, ind, kinds_used)
-            for c in sorted(children.get(p, []), key=first_id):
+            for c in sorted(children.get(p, []), key=first.__getitem__):
                 fname, span, k = c[-1]
                 line = f" · line {span.line}" if getattr(span, "line", 0) else ""
                 w(f"{ind}subgraph cluster_call_{k} {{")
@@ -486,12 +492,11 @@ class _Drawer:
         if value is not None:
             cells.append(f"data {html_text(value)}")
         gi = self.grad_ids.get(i) if part == "fwd" else None
-        if gi is not None:
-            gv = fmt_value(self.value_of(gi), self.precision)
-            if gv is not None:
-                cells.append(f'<font color="{GRAD_COLOR}">grad {html_text(gv)}</font>')
+        grad = self.value_of(gi) if gi is not None else None
+        if grad is not None:
+            cells.append(f'<font color="{GRAD_COLOR}">grad {html_text(fmt_value(grad, self.precision))}</font>')
         # micrograd's "data | grad" side by side; a tensor's two summaries one above the other
-        wide = any(c.startswith("data mean") or ">grad mean" in c for c in cells)
+        wide = _summarised(self.value_of(i)) or _summarised(grad)
         cols = 2 if len(cells) == 2 and not wide else 1
         table = ['<table border="0" cellborder="0" cellspacing="0" cellpadding="1">']
         for r in rows:
@@ -577,7 +582,7 @@ class _Drawer:
                         continue
                     cross = self.part_of.get(j) == "fwd" and u.part == "bwd"
                     attrs = [f'color="{CROSS_COLOR}", style=dashed'] if cross else []
-                    if u.kind == "summary" or a.startswith("g"):
+                    if u.kind == "summary" or a.startswith("g"):  # g…: a summary node
                         if (a, b) in seen:
                             continue
                         seen.add((a, b))
@@ -609,11 +614,10 @@ class _Drawer:
         self.part_of.update({i: "bwd" for i in drawn_b})
         seqs = {"fwd": list(self.fwd), "bwd": list(drawn_b)}
         total = len(seqs["fwd"]) + len(seqs["bwd"])
-        groups: dict[str, list] = {"fwd": [], "bwd": []}   # (start pos, end pos, label, detail)
+        # per part: (start, end) positions in seqs, label, detail, lift out of call clusters
+        groups: dict[str, list] = {"fwd": [], "bwd": []}
         if total > self.max_nodes:
-            total = self._collapse(seqs, groups, total)
-            self.notes.append(f"{len(self.fwd) + len(drawn_b)} nodes drawn as {total} "
-                              f"(more than --max-nodes {self.max_nodes}: repeated parts collapsed)")
+            self._collapse(seqs, groups)
         units: list[Unit] = []
         rep: dict[int, str] = {}
         gcount = 0
@@ -642,9 +646,12 @@ class _Drawer:
                 rep[i] = u.key
                 units.append(u)
                 pos += 1
+        if gcount:
+            self.notes.append(f"{total} nodes drawn as {len(units)} (more than --max-nodes "
+                              f"{self.max_nodes}: repeated parts collapsed)")
         return units, rep
 
-    def _collapse(self, seqs, groups, total) -> int:
+    def _collapse(self, seqs, groups) -> None:
         """Collapse, in order, until the drawing fits: loop iterations after the
         first, whole loops, function calls, source lines, then plain runs."""
         def count():
@@ -744,7 +751,6 @@ class _Drawer:
                         merged.append((s, e, f"nodes %{seq[s]}–%{seq[e - 1]}",
                                        self._describe(seq[s:e], f"{e - s} nodes"), True))
                 groups[part] = merged
-        return count()
 
     def _describe(self, ids, head) -> str:
         syms = []

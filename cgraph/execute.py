@@ -131,6 +131,8 @@ class Plan:
     @staticmethod
     def _reusable(n, nodes) -> bool:
         fn = n.op.forward
+        if n.op.name == "fused":
+            return n.shape is not None and n.dtype in ("float64", "float32")
         if not isinstance(fn, np.ufunc) or fn.nout != 1 or n.attrs or n.shape is None:
             return False
         if n.dtype not in ("float64", "float32") or not all(d is not None for d in n.shape):
@@ -167,7 +169,7 @@ class Plan:
                         if buf is None:
                             shape, dtype = self.slot_shapes[out]
                             buf = bufs[out] = np.empty(shape, dtype)
-                        vals[node.id] = fn(*args, out=buf)
+                        vals[node.id] = fn(*args, out=buf, **attrs)
                     else:
                         vals[node.id] = fn(*args, **attrs)
                 except CgraphError:

@@ -151,8 +151,37 @@ class Graph:
         return arr
 
     def known(self, i: int):
-        """The value of node i if it is known now (a constant, or eager), else None."""
-        return self.values[i]
+        """The value of node i if it is known now (a constant, or eager), else None.
+
+        A static node that depends on no leaf but was left unfolded (the backward
+        pass keeps the constants its rules make as nodes) is computed here from
+        its constant ancestors, so it is known exactly as it is in eager mode."""
+        value = self.values[i]
+        if value is None and not self.eager and not self.varies[i]:
+            value = self._fold_value(i)
+        return value
+
+    def _fold_value(self, i: int):
+        """Compute an unfolded leaf-free node's value (not stored); None if it cannot be."""
+        need, stack = set(), [i]
+        while stack:
+            j = stack.pop()
+            if j in need or self.values[j] is not None:
+                continue
+            op = self.nodes[j].op
+            if self.varies[j] or op.forward is None or not op.foldable:
+                return None
+            need.add(j)
+            stack.extend(self.nodes[j].inputs)
+        vals: dict = {}
+        for j in sorted(need):
+            node = self.nodes[j]
+            value = self._run(node, [vals[k] if k in vals else self.values[k] for k in node.inputs])
+            if getattr(value, "dtype", None) is not None and value.dtype.kind == "f" \
+                    and value.dtype != self.float_dtype:
+                value = value.astype(self.float_dtype)
+            vals[j] = value
+        return vals[i]
 
     def sym(self, i: int) -> "Sym":
         return Sym(self, i)

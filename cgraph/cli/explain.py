@@ -353,7 +353,7 @@ class Explainer:
         total = adj.get(v)
         value = self.g2.values[total] if total is not None else np.zeros(np.shape(self.values[v]))
         line.value = self.show(value)
-        if scalar and (len(nums) > 1 or nums[0] != line.value):
+        if scalar and line.simplified != line.value and (len(nums) > 1 or nums[0] != line.value):
             line.numbers = _sum(nums)
         elif not scalar and len(terms) > 1:
             norms = [self.show(self.g2.values[e.contribution]) if e.contribution is not None else "0"

@@ -18,7 +18,7 @@ def binary(name, forward, vjp, deriv, partials, doc, symbol, domain=("real", "re
            scalar=None, dtype="float"):
     return defop(name, "x, y", forward, broadcast_shape, vjp, doc=doc, deriv=deriv,
                  partials=partials, domain=domain, family="binary", symbol=symbol,
-                 scalar=scalar, elementwise=True, dtype=dtype)
+                 scalar=scalar, elementwise=True, dtype=dtype, batch="elementwise")
 
 
 def _pow_vjp(g, out, x, y):
@@ -69,7 +69,7 @@ def _atan2_vjp(g, out, y, x):
 
 defop("atan2", "y, x", np.arctan2, broadcast_shape, _atan2_vjp, doc="angle of the point (x, y)",
       deriv="x/(x²+y²), -y/(x²+y²)", partials=("{1}/({0}²+{1}²)", "-{0}/({0}²+{1}²)"),
-      domain=("real", "away0"), family="binary", symbol="atan2", elementwise=True,
+      domain=("real", "away0"), family="binary", symbol="atan2", elementwise=True, batch="elementwise",
       scalar=math.atan2)
 
 # comparisons and logic: boolean results, not differentiable
@@ -83,7 +83,7 @@ binary("logical_and", np.logical_and, None, "not differentiable", (), "x and y (
 binary("logical_or", np.logical_or, None, "not differentiable", (), "x or y (booleans)", "or",
        dtype="bool", scalar=lambda x, y: bool(x or y))
 defop("logical_not", "x", np.logical_not, lambda s: s[0], None, doc="not x (booleans)",
-      deriv="not differentiable", family="binary", symbol="not", dtype="bool", elementwise=True,
+      deriv="not differentiable", family="binary", symbol="not", dtype="bool", elementwise=True, batch="elementwise",
       scalar=lambda x: not x)
 
 
@@ -94,4 +94,4 @@ def _where_vjp(g, out, cond, x, y):
 defop("where", "cond, x, y", np.where, broadcast_shape, _where_vjp,
       doc="x where cond is true, else y", deriv="[cond], [not cond]",
       partials=("0", "[cond]", "[not cond]"), domain=("bool", "real", "real"), family="binary",
-      symbol="where", elementwise=True, scalar=lambda c, x, y: x if c else y)
+      symbol="where", elementwise=True, batch="elementwise", scalar=lambda c, x, y: x if c else y)

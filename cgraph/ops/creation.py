@@ -69,7 +69,7 @@ def _full(v, shape):
 
 defop("full", "shape:shape, v", _full, _full_shape, lambda g, out, v, shape=(): (g,),
       doc="a tensor of the given shape filled with v", deriv="sum(g) (summed back to v's shape)",
-      partials=("1",), family="creation", symbol="full",
+      partials=("1",), family="creation", symbol="full", batch="broadcast",
       test={"cases": [{"shapes": [()], "attrs": {"shape": [2, 3]}},
                       {"shapes": [(3,)], "attrs": {"shape": [2, 3]}}]})
 

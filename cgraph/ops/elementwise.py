@@ -21,7 +21,7 @@ def unary(name, forward, dfdx, deriv, doc, domain="real", scalar=None, sig="x", 
         vjp = lambda g, out, x, **kw: (g * dfdx(x, out, **kw),)  # noqa: E731
     return defop(name, sig, forward, same_shape, vjp, doc=doc, deriv=deriv,
                  partials=(deriv,), domain=(domain,), family="elementwise",
-                 scalar=scalar, elementwise=True, symbol=symbol or name)
+                 scalar=scalar, elementwise=True, symbol=symbol or name, batch="elementwise")
 
 
 def _sigmoid(x):
@@ -118,4 +118,4 @@ defop("clip", "x, lo, hi", lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
       broadcast_shape, _clip_vjp,
       doc="limit x to [lo, hi]", deriv="1 where lo ≤ x ≤ hi, else 0 (the bound gets it)",
       partials=("1 if lo ≤ x ≤ hi else 0", "1 if x < lo else 0", "1 if x > hi else 0"),
-      domain=("real", "lo", "hi"), family="elementwise", elementwise=True)
+      domain=("real", "lo", "hi"), family="elementwise", elementwise=True, batch="elementwise")

@@ -52,7 +52,7 @@ def _matmul_vjp(g, out, x, y):
 
 defop("matmul", "x, y", np.matmul, lambda s: S.matmul(s[0], s[1]), _matmul_vjp,
       doc="matrix product x @ y (NumPy: 1-D operands, batch axes broadcast)",
-      deriv="g @ yᵀ, xᵀ @ g", family="linalg", symbol="@",
+      deriv="g @ yᵀ, xᵀ @ g", family="linalg", symbol="@", batch="matmul",
       test={"cases": [{"shapes": [(2, 3), (3, 4)]}, {"shapes": [(3,), (3, 2)]},
                       {"shapes": [(2, 3), (3,)]}, {"shapes": [(3,), (3,)]},
                       {"shapes": [(2, 1, 2, 3), (4, 3, 2)]}, {"shapes": [(2, 2, 3), (3,)]}]})
@@ -85,7 +85,7 @@ def _dot_vjp(g, out, x, y):
 defop("dot", "x, y", np.dot, _dot_shape, _dot_vjp,
       doc="inner product of vectors (NumPy dot for ranks ≤ 2: matrix products, scalar scaling)",
       deriv="y, x (as matmul for matrices)", partials=("{1}", "{0}"), family="linalg",
-      symbol="·",
+      symbol="·", batch="dot",
       test={"cases": [{"shapes": [(4,), (4,)]}, {"shapes": [(2, 3), (3,)]},
                       {"shapes": [(3,), (3, 2)]}, {"shapes": [(2, 3), (3, 2)]},
                       {"shapes": [(), (3,)]}]})
@@ -108,7 +108,7 @@ def _outer_vjp(g, out, x, y):
 defop("outer", "x, y", np.outer, _outer_shape, _outer_vjp,
       doc="outer product of the flattened x and y: a [size(x), size(y)] matrix",
       deriv="g @ y, x @ g (reshaped back)", partials=("{1}", "{0}"), family="linalg",
-      symbol="⊗",
+      symbol="⊗", batch="outer",
       test={"cases": [{"shapes": [(3,), (2,)]}, {"shapes": [(2, 2), ()]}]})
 
 
@@ -149,7 +149,7 @@ def _transpose_vjp(g, out, x, axes=None):
 
 defop("transpose", "x, axes:axes=none", _transpose, _transpose_shape, _transpose_vjp,
       doc="permute the axes (none: reverse them; x.T)", deriv="transpose back",
-      partials=("1",), family="linalg", symbol="ᵀ", dtype="same",
+      partials=("1",), family="linalg", symbol="ᵀ", dtype="same", batch="transpose",
       test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(2, 3, 4)], "attrs": {"axes": [1, -1, 0]}},
                       {"shapes": [(3,)]}]})
 
@@ -169,12 +169,12 @@ defop("eye_like", "x", lambda x: np.array(np.broadcast_to(np.eye(*np.shape(x)[-2
       lambda s: s[0] if s[0] is None or len(s[0]) >= 2 else _matrix(s[0], "eye_like"),
       lambda g, out, x: (None,),
       doc="ones on the diagonal of x's (last two) axes, zeros elsewhere",
-      deriv="0 (does not depend on x's values)", family="internal", symbol="I",
+      deriv="0 (does not depend on x's values)", family="internal", symbol="I", batch="direct",
       test={"shapes": [(2, 3)]})
 
 defop("trace", "x", np.trace, _trace_shape, lambda g, out, x: (g * F.eye_like(x),),
       doc="sum of the diagonal of a matrix", deriv="identity matrix",
-      family="linalg", symbol="tr",
+      family="linalg", symbol="tr", batch="trace",
       test={"cases": [{"shapes": [(3, 3)]}, {"shapes": [(2, 3)]}]})
 
 
@@ -203,7 +203,7 @@ def _diag_vjp(g, out, x):
 defop("diag", "x", np.diag, _diag_shape, _diag_vjp,
       doc="a vector -> the diagonal matrix; a matrix -> its diagonal",
       deriv="diag of the gradient (the other way round)", family="linalg",
-      symbol="diag", dtype="same",
+      symbol="diag", dtype="same", batch="diag",
       test={"cases": [{"shapes": [(3,)]}, {"shapes": [(3, 3)]}, {"shapes": [(2, 3)]},
                       {"shapes": [(3, 2)]}]})
 
@@ -233,7 +233,7 @@ def _inv_vjp(g, out, x):
 
 defop("inv", "x", np.linalg.inv, _inv_shape, _inv_vjp,
       doc="matrix inverse (batched over leading axes)", deriv="-A⁻ᵀ g A⁻ᵀ",
-      domain=("matrix",), family="linalg", symbol="⁻¹",
+      domain=("matrix",), family="linalg", symbol="⁻¹", batch="direct",
       test={"cases": [{"shapes": [(3, 3)]}, {"shapes": [(2, 2, 2)]}]})
 
 
@@ -248,7 +248,7 @@ def _det_vjp(g, out, x):
 
 defop("det", "x", np.linalg.det, _det_shape, _det_vjp,
       doc="determinant (batched over leading axes)", deriv="det(A)·A⁻ᵀ",
-      domain=("matrix",), family="linalg", symbol="det",
+      domain=("matrix",), family="linalg", symbol="det", batch="direct",
       test={"cases": [{"shapes": [(3, 3)]}, {"shapes": [(2, 2, 2)]}]})
 
 
@@ -290,7 +290,7 @@ def _solve_vjp(g, out, a, b):
 defop("solve", "a, b", _solve, _solve_shape, _solve_vjp,
       doc="x with a @ x = b (b a vector or a matrix; batched over leading axes)",
       deriv="∂b = a⁻ᵀg, ∂a = -∂b·xᵀ",
-      domain=("matrix", "real"), family="linalg", symbol="solve",
+      domain=("matrix", "real"), family="linalg", symbol="solve", batch="solve",
       test={"cases": [{"shapes": [(3, 3), (3,)]}, {"shapes": [(3, 3), (3, 2)]},
                       {"shapes": [(2, 3, 3), (3,)]}, {"shapes": [(2, 3, 3), (3, 1)]}]})
 
@@ -409,7 +409,7 @@ defop("einsum", "spec:str, operands:tensors", _einsum, _einsum_shape, _einsum_vj
       doc='Einstein summation, e.g. einsum("ij,jk->ik", a, b) (explicit or implicit output, '
           "no ellipsis)",
       deriv="per operand: an einsum of g and the other operands (indices swapped)",
-      family="linalg", symbol="einsum",
+      family="linalg", symbol="einsum", batch="einsum",
       test={"cases": [{"shapes": [(2, 3), (3, 4)], "attrs": {"spec": "ij,jk->ik"}},
                       {"shapes": [(2, 3)], "attrs": {"spec": "ij->"}},
                       {"shapes": [(2, 3), (3,)], "attrs": {"spec": "ij,k->ik"}},

@@ -44,14 +44,14 @@ def _log_softmax(x, axis=-1):
 defop("softmax", "x, axis:int=-1", _softmax, _axis_shape,
       lambda g, out, x, axis=-1: (out * (g - F.sum(g * out, axis=axis, keepdims=True)),),
       doc="exp(x) / sum(exp(x)) along axis, computed stably",
-      deriv="s·(g - sum(g·s)), s = softmax(x)", family="neural", symbol="softmax",
+      deriv="s·(g - sum(g·s)), s = softmax(x)", family="neural", symbol="softmax", batch="axis",
       test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(3, 2)], "attrs": {"axis": 0}},
                       {"shapes": [(4,)]}]})
 
 defop("log_softmax", "x, axis:int=-1", _log_softmax, _axis_shape,
       lambda g, out, x, axis=-1: (g - F.exp(out) * F.sum(g, axis=axis, keepdims=True),),
       doc="x - logsumexp(x) along axis, computed stably",
-      deriv="g - softmax(x)·sum(g)", family="neural", symbol="log_softmax",
+      deriv="g - softmax(x)·sum(g)", family="neural", symbol="log_softmax", batch="axis",
       test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(3, 2)], "attrs": {"axis": 0}}]})
 
 
@@ -100,7 +100,7 @@ def _ce_vjp(g, out, logits, labels):
 defop("cross_entropy", "logits, labels", _cross_entropy, _ce_shape, _ce_vjp,
       doc="mean over rows of -log softmax(logits)[label] (logits [N, C], integer labels [N])",
       deriv="(softmax(logits) - one_hot(labels))/N; none for labels",
-      domain=("real", "labels"), family="neural", symbol="CE",
+      domain=("real", "labels"), family="neural", symbol="CE", batch="cross_entropy",
       test={"cases": [{"shapes": [(4, 3), (4,)]}, {"shapes": [(3,), ()]}]})
 
 
@@ -121,7 +121,7 @@ def _mse_vjp(g, out, a, b):
 defop("mse", "a, b", lambda a, b: np.mean(np.square(np.subtract(a, b))), _mse_shape, _mse_vjp,
       doc="mean squared error: mean((a - b)²) (a and b broadcast)",
       deriv="2(a-b)/n, -2(a-b)/n", partials=("2·({0}-{1})", "-2·({0}-{1})"),
-      family="neural", symbol="mse",
+      family="neural", symbol="mse", batch="mse",
       test={"cases": [{"shapes": [(2, 3), (2, 3)]}, {"shapes": [(3, 1), (4,)]},
                       {"shapes": [(), ()]}]})
 
@@ -142,4 +142,4 @@ def _one_hot(labels, n=0):
 
 defop("one_hot", "labels, n:int", _one_hot, _one_hot_shape, None,
       doc="rows of the n×n identity picked by integer labels (float; labels in 0..n-1)",
-      deriv="not differentiable", domain=("labels",), family="neural", symbol="one_hot")
+      deriv="not differentiable", domain=("labels",), family="neural", symbol="one_hot", batch="direct")

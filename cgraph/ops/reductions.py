@@ -33,7 +33,7 @@ def count(x, axis) -> float:
 
 def reduction(name, forward, vjp, deriv, doc, domain="real", dtype="float"):
     return defop(name, RSIG, forward, reduce_shape, vjp, doc=doc, deriv=deriv, partials=(deriv,),
-                 domain=(domain,), family="reductions", symbol=name, dtype=dtype)
+                 domain=(domain,), family="reductions", symbol=name, dtype=dtype, batch="reduce")
 
 
 def _axis(axis):
@@ -125,7 +125,7 @@ def _arg_shape(shapes, axis=None, keepdims=False):
 for _n, _f in (("argmax", np.argmax), ("argmin", np.argmin)):
     defop(_n, "x, axis:int=none, keepdims:bool=false", _argext(_f), _arg_shape, None,
           doc=f"index of the {'largest' if _n == 'argmax' else 'smallest'} element (flat when axis is none)",
-          deriv="not differentiable", family="reductions", symbol=_n, dtype="int")
+          deriv="not differentiable", family="reductions", symbol=_n, dtype="int", batch="argreduce")
 
 
 def _norm(x, ord=2.0, axis=None, keepdims=False):
@@ -162,7 +162,7 @@ defop("norm", "x, ord:float=2, axis:axes=none, keepdims:bool=false", _norm,
       lambda s, ord=2.0, axis=None, keepdims=False: S.reduce(s[0], axis, keepdims), _norm_vjp,
       doc="vector p-norm of the flattened values (or along axis); Frobenius for a matrix",
       deriv="x/‖x‖ (ord 2), sign(x) (ord 1), sign(x)|x|^(p-1)/‖x‖^(p-1)",
-      partials=("{0}/‖{0}‖",), domain=("away0",), family="reductions", symbol="‖·‖",
+      partials=("{0}/‖{0}‖",), domain=("away0",), family="reductions", symbol="‖·‖", batch="reduce",
       test={"cases": [{"shapes": [(3, 4)]}, {"shapes": [(3, 4)], "attrs": {"axis": 1}},
                       {"shapes": [(3, 4)], "attrs": {"ord": 1, "axis": 0, "keepdims": True}},
                       {"shapes": [(3, 4)], "attrs": {"ord": 3}},

@@ -121,14 +121,14 @@ defop("reshape", "x, shape:shape", _reshape,
       lambda s, shape: _reshape_target(s[0], shape),
       lambda g, out, x, shape: (reshape_back(g, x),),
       doc="the same values in a new shape (one dim may be -1: inferred)",
-      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="reshape",
+      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="reshape", batch="reshape",
       dtype="same", test={"cases": [{"shapes": [(2, 3)], "attrs": {"shape": [3, -1]}},
                                     {"shapes": [(4,)], "attrs": {"shape": [2, 1, 2]}}]})
 
 defop("reshape_like", "x, like", lambda x, like: np.reshape(x, np.shape(like)),
       lambda s: s[1], lambda g, out, x, like: (F.reshape_like(g, x), None),
       doc="x reshaped to like's shape (gradients of reshapes when shapes are unknown)",
-      deriv="reshape the gradient back", family="internal", symbol="reshape", dtype="same",
+      deriv="reshape the gradient back", family="internal", symbol="reshape", dtype="same", batch="reshape",
       domain=("real", "real"),
       test={"shapes": [(2, 3), (3, 2)]})
 
@@ -141,7 +141,7 @@ def _flatten_shape(s):
 defop("flatten", "x", lambda x: np.reshape(x, (-1,)), _flatten_shape,
       lambda g, out, x: (reshape_back(g, x),),
       doc="the values as a 1-D tensor (row-major)", deriv="reshape the gradient back",
-      partials=("1",), family="shape", symbol="flatten", dtype="same",
+      partials=("1",), family="shape", symbol="flatten", dtype="same", batch="reshape",
       test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [()]}]})
 
 
@@ -180,7 +180,7 @@ def _squeeze(x, axis=None):
 defop("squeeze", "x, axis:axes=none", _squeeze, _squeeze_shape,
       lambda g, out, x, axis=None: (reshape_back(g, x),),
       doc="drop size-1 axes (all of them, or the ones named by axis)",
-      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="squeeze",
+      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="squeeze", batch="reshape",
       dtype="same", test={"cases": [{"shapes": [(3, 1, 2, 1)]},
                                     {"shapes": [(3, 1, 2, 1)], "attrs": {"axis": -1}},
                                     {"shapes": [(1, 3, 1)], "attrs": {"axis": [0, 2]}}]})
@@ -209,7 +209,7 @@ def _expand_dims(x, axis=None):
 defop("expand_dims", "x, axis:axes", _expand_dims, _expand_shape,
       lambda g, out, x, axis=None: (reshape_back(g, x),),
       doc="insert size-1 axes at the given positions (an int or a list, as NumPy)",
-      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="expand_dims",
+      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="expand_dims", batch="reshape",
       dtype="same", test={"cases": [{"shapes": [(2, 3)], "attrs": {"axis": 1}},
                                     {"shapes": [()], "attrs": {"axis": [0, -1]}},
                                     {"shapes": [(3,)], "attrs": {"axis": [0, 2]}}]})
@@ -241,7 +241,7 @@ defop("broadcast_to", "x, shape:shape",
       lambda g, out, x, shape: (F.sum_to(g, shape=list(x.shape)),),
       doc="repeat x along new or size-1 axes to the given shape (NumPy broadcasting)",
       deriv="sum the gradient back to x's shape", partials=("1",), family="shape",
-      symbol="broadcast", dtype="same",
+      symbol="broadcast", dtype="same", batch="broadcast",
       test={"cases": [{"shapes": [(3, 1)], "attrs": {"shape": [2, 3, 4]}},
                       {"shapes": [()], "attrs": {"shape": [2, 2]}}]})
 
@@ -293,7 +293,7 @@ def _concat_vjp(g, out, *xs, axis=0):
 defop("concat", "xs:tensors, axis:int=0", lambda *xs, axis=0: np.concatenate(xs, axis=axis),
       _concat_shape, _concat_vjp,
       doc="join tensors along an existing axis", deriv="slice each part of the gradient back",
-      family="shape", symbol="concat", dtype="same",
+      family="shape", symbol="concat", dtype="same", batch="concat",
       test={"cases": [{"shapes": [(2, 3), (1, 3)]},
                       {"shapes": [(2, 3), (2, 1), (2, 2)], "attrs": {"axis": -1}}]})
 
@@ -321,7 +321,7 @@ def _stack_vjp(g, out, *xs, axis=0):
 defop("stack", "xs:tensors, axis:int=0", lambda *xs, axis=0: np.stack(xs, axis=axis),
       _stack_shape, _stack_vjp,
       doc="join same-shape tensors along a new axis", deriv="take each slice of the gradient back",
-      family="shape", symbol="stack", dtype="same",
+      family="shape", symbol="stack", dtype="same", batch="stack",
       test={"cases": [{"shapes": [(3,), (3,)]},
                       {"shapes": [(2, 3), (2, 3), (2, 3)], "attrs": {"axis": -1}},
                       {"shapes": [(), ()]}]})
@@ -414,14 +414,14 @@ defop("index", "x, items:any", _index, _index_shape,
       lambda g, out, x, items=(): (F.index_grad(g, shape=list(x.shape), items=items),),
       doc="x[...]: NumPy basic indexing (integers, slices, newaxis, ...)",
       deriv="the gradient written back into the indexed region (zeros elsewhere)",
-      partials=("1",), family="internal", symbol="[]", dtype="same",
+      partials=("1",), family="internal", symbol="[]", dtype="same", batch="index",
       test={"cases": _INDEX_CASES})
 
 defop("index_grad", "g, shape:shape, items:any", _index_grad,
       lambda s, shape=(), items=(): check_shape(shape),
       lambda gg, out, g, shape=(), items=(): (F.index(gg, items=items),),
       doc="zeros of a shape with g written into an indexed region (the gradient of x[...])",
-      deriv="index the gradient again", family="internal", symbol="[]ᵀ",
+      deriv="index the gradient again", family="internal", symbol="[]ᵀ", batch="index_grad",
       test={"cases": [{"shapes": [(3,)], "attrs": {"shape": [4, 3], "items": (("int", 1),)}},
                       {"shapes": [(2, 3)], "attrs": {"shape": [4, 3],
                                                      "items": (("slice", None, None, -2),)}}]})
@@ -453,7 +453,7 @@ defop("take", "x, idx", _take, _take_shape,
       lambda g, out, x, idx: (F.scatter_add(g, idx, shape=list(x.shape)), None),
       doc="x[idx] for an integer tensor idx: gather along the first axis (negative allowed)",
       deriv="scatter-add the gradient back (repeated indices accumulate); none for idx",
-      partials=("1", "0"), domain=("real", "index"), family="internal", symbol="take",
+      partials=("1", "0"), domain=("real", "index"), family="internal", symbol="take", batch="take",
       dtype="same",
       test={"cases": [{"shapes": [(4, 3), (5,)]}, {"shapes": [(4,), (2, 3)]},
                       {"shapes": [(4, 2), ()]}]})
@@ -463,6 +463,6 @@ defop("scatter_add", "g, idx, shape:shape", _scatter_add,
       lambda gg, out, g, idx, shape=(): (F.take(gg, idx), None),
       doc="zeros of a shape with g added at rows idx (the gradient of x[idx])",
       deriv="take the gradient's rows again; none for idx", domain=("real", "index"),
-      family="internal", symbol="scatter+",
+      family="internal", symbol="scatter+", batch="scatter_add",
       test={"cases": [{"shapes": [(5, 3), (5,)], "attrs": {"shape": [4, 3]}, "index_n": 4},
                       {"shapes": [(2, 3), (2, 3)], "attrs": {"shape": [4]}, "index_n": 4}]})

@@ -20,8 +20,9 @@ BLOCK = 65_536
 MIN_SIZE = 4 * BLOCK  # smaller chains gain nothing from blocking
 
 
-def _fused_forward(*args, program, shape, dtype):
-    out = np.empty(shape, dtype)
+def _fused_forward(*args, program, shape, dtype, out=None):
+    if out is None:
+        out = np.empty(shape, dtype)
     flat_out = out.reshape(-1)
     n = flat_out.shape[0]
     flat = []
@@ -32,20 +33,30 @@ def _fused_forward(*args, program, shape, dtype):
         elif a.shape == tuple(shape):
             flat.append(np.ascontiguousarray(a).reshape(-1))
         else:  # partly broadcast operands: run the chain whole-array
-            return _run_program(program, [np.broadcast_to(a, shape) if a.ndim else a for a in args])
+            out[...] = _run_program(program, [np.broadcast_to(a, shape) if a.ndim else a for a in args])
+            return out
+    # one scratch buffer per step, reused by every block: no allocation in the loop
+    scratch = [np.empty(min(BLOCK, n), _step_dtype(dtype, op)) for op, _, _ in program]
     for s in range(0, n, BLOCK):
         e = min(s + BLOCK, n)
         block = [a if a.ndim == 0 else a[s:e] for a in flat]
-        flat_out[s:e] = _run_program(program, block)
+        flat_out[s:e] = _run_program(program, block, [b[: e - s] for b in scratch])
     return out
 
 
-def _run_program(program, inputs):
+def _step_dtype(dtype, opname):
+    return np.bool_ if get(opname).dtype == "bool" else np.dtype(dtype)
+
+
+def _run_program(program, inputs, scratch=None):
     tmp: list = []
-    for opname, refs, attrs in program:
-        op = get(opname)
+    for k, (opname, refs, attrs) in enumerate(program):
+        fn = get(opname).forward
         vals = [inputs[r] if r >= 0 else tmp[-r - 1] for r in refs]
-        tmp.append(op.forward(*vals, **dict(attrs)))
+        if scratch is not None and not attrs and isinstance(fn, np.ufunc):
+            tmp.append(fn(*vals, out=scratch[k]))
+        else:
+            tmp.append(fn(*vals, **dict(attrs)))
     return tmp[-1]
 
 

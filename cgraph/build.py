@@ -207,14 +207,13 @@ class Builder:
         if name in self.dims and self.top:
             self.error("name", f"'{name}' is a named dim of an input and cannot be reassigned", span)
             return
-        if name in CONSTANTS:
-            pass  # shadowing pi or e is allowed, as in Python
         if self.top and leaf_ok and not g.varies[v] and g.nodes[v].dtype != "bool" \
                 and g.nodes[v].op.name != "error":
             # a top-level name bound to something that depends on no leaf is itself a leaf
             default = g.known(v)  # not g.values: a backward pass leaves constants unfolded
             if default is not None:
-                v = g.leaf(name, "leaf", default=default, shape=tuple(np.shape(default)), span=span)
+                shape = self.input_shapes.get(name, tuple(np.shape(default)))  # a value may override it
+                v = g.leaf(name, "leaf", default=default, shape=shape, span=span)
         self.scopes[-1][name] = v
         if self.top:
             self._name(name, v)
@@ -713,6 +712,14 @@ class Builder:
             self.error("type", "a boolean is not differentiable", e.args[0].span)
             return self.poison(e.span)
         self.g.span = e.span
+        return self._backward(y, x)
+
+    def _backward(self, y: int, x: int) -> int:
+        """∂y/∂x as a node. A constant x (a `const`, a loop index, a value computed
+        from literals) is never differentiated: zeros, in both modes (a static graph
+        has folded such an x into y already; an eager one must not see through it)."""
+        if not self.g.varies[x]:
+            return self.g.add("zeros_like", (x,))
         return backward(self.g, y, [x])[x]
 
     def jacobian(self, y: int, x: int, e: A.Call) -> int:
@@ -724,12 +731,12 @@ class Builder:
             return self.poison(e.span)
         g.span = e.span
         if shape == ():
-            return backward(g, y, [x])[x]
+            return self._backward(y, x)
         flat = self.emit("reshape", [y], {"shape": [-1]}, e.span)
         rows = []
         for k in range(S.size(shape)):
             yk = self.emit("index", [flat], {"items": (("int", k),)}, e.span)
-            rows.append(backward(g, yk, [x])[x])
+            rows.append(self._backward(yk, x))
         stacked = self.emit("stack", rows, {"axis": 0}, e.span)
         return self.emit("reshape", [stacked], {"shape": list(shape) + list(g.nodes[x].shape)}, e.span)
 

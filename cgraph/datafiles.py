@@ -211,8 +211,17 @@ def _read_text(path, limit=None) -> str:
 
 
 def read_csv_table(path) -> tuple[Optional[list[str]], np.ndarray]:
-    """(header or None, values [rows, cols]) of a numeric CSV file."""
+    """(header or None, values [rows, cols]) of a numeric CSV file.
+
+    A well-formed file is parsed by NumPy's C reader (`np.loadtxt`: about 5x
+    the speed of the csv module, and no copy of the text in memory); a file it
+    refuses, or one that needs the csv module's leniency, is read again row by
+    row, which also names the row and column of a bad cell."""
     path = os.fspath(path)
+    check_file(path)
+    fast = _read_csv_fast(path)
+    if fast is not None:
+        return fast
     text = _read_text(path)
     try:
         rows = [(n, r) for n, r in enumerate(csv.reader(io.StringIO(text)), start=1)
@@ -229,15 +238,50 @@ def read_csv_table(path) -> tuple[Optional[list[str]], np.ndarray]:
     out = np.empty((len(rows), width))
     for i, (line, row) in enumerate(rows):
         if len(row) != width:
-            raise DataFileError(f"{path}: row {line} has {len(row)} columns, expected {width}",
+            col, what = (len(row) + 1, "is missing") if len(row) < width else (width + 1, "is extra")
+            raise DataFileError(f"{path}: row {line}, column {col} {what}: the row has "
+                                f"{len(row)} columns, expected {width}",
                                 hint="every row needs the same number of cells")
         for j, cell in enumerate(row):
             v = _number(cell.strip())
             if v is None:
-                raise DataFileError(f"{path}: row {line}, column {j + 1}: {cell.strip()!r} "
-                                    "is not a number",
+                raise DataFileError(f"{path}: row {line}, column {j + 1}"
+                                    + (f" ({header[j]})" if header and j < len(header) else "")
+                                    + (": the cell is empty" if not cell.strip() else
+                                       f": {cell.strip()!r} is not a number"),
                                     hint="only the first row may be a header")
             out[i, j] = v
+    return header, out
+
+
+def _read_csv_fast(path) -> Optional[tuple]:
+    """read_csv_table's result through np.loadtxt, or None when the file needs the
+    slow reader (anything loadtxt refuses, blank-looking lines, no data rows)."""
+    import warnings
+
+    try:
+        with open(path, "r", encoding="utf-8-sig", newline="") as fp:
+            while True:  # the first row with a non-blank cell
+                start = fp.tell()
+                line = fp.readline()
+                if not line:
+                    return None
+                cells = next(csv.reader([line]), [])
+                if any(c.strip() for c in cells):
+                    break
+            first = [c.strip() for c in cells]
+            header = first if any(_number(c) is None for c in first) else None
+            if header is None:
+                fp.seek(start)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # "input contained no data"
+                out = np.loadtxt(fp, delimiter=",", dtype=np.float64, comments=None, ndmin=2,
+                                 quotechar='"')
+    except (ValueError, UnicodeError, csv.Error, UserWarning, OSError):
+        return None
+    width = len(header) if header is not None else len(first)
+    if out.shape[0] == 0 or out.shape[1] != width:
+        return None
     return header, out
 
 

@@ -863,28 +863,19 @@ def draw_program(source: str, file: str = "<expr>", inputs: Optional[dict] = Non
     structure only (shapes where known, no values). `print` output of the run
     goes to `print_stream` (default: standard error, so `-o -` stays clean).
     """
-    import importlib.util
     import sys
 
     from .ops import internal
     from .program import Program
 
-    notes: list = []
-    use_opt = False
-    if optimized:
-        if importlib.util.find_spec("cgraph.optimize") is not None:
-            use_opt = True
-        else:
-            notes.append("--optimized: no optimiser yet, so this is the graph as built")
+    notes: list = ["optimised graph (cgraph.optimize)"] if optimized else []
     if title is None:
         title = os.path.basename(file) if file not in ("<expr>", "<stdin>") else \
             " ".join(source.split())
     prog = Program(source, file, mode=mode, dtype=dtype, seed=seed, max_iterations=max_iterations,
-                   optimize=use_opt)
-    if use_opt:
-        notes.append("optimised graph")
+                   optimize=optimized and mode == "static")
     if mode == "eager":
-        notes.append("eager mode: the path the run took")
+        notes.append("eager mode: the path the run took" + (" (not optimised)" if optimized else ""))
     inputs = dict(inputs or {})
     saved = internal.PRINT["stream"]
     internal.PRINT["stream"] = print_stream if print_stream is not None else sys.stderr

@@ -8,6 +8,7 @@ two modes). `Sym` wraps a node so derivative rules read as maths.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
@@ -42,9 +43,11 @@ class Graph:
     """Nodes plus the program's names: leaves, inputs, named values, outputs."""
 
     def __init__(self, dtype: str = "float64", eager: bool = False, seed: int = 0,
-                 fold: bool = True, feed: Optional[dict] = None):
+                 fold: bool = True, feed: Optional[dict] = None,
+                 max_bytes: Optional[int] = None):
         self.float_dtype = np.dtype(dtype)
         self.eager = eager
+        self.max_bytes = max_bytes if max_bytes is not None else default_max_bytes()
         self.seed = seed
         self.fold = fold and not eager
         self.nodes: list[Node] = []
@@ -69,6 +72,7 @@ class Graph:
         attrs = attrs or {}
         ins = [self.nodes[i] for i in inputs]
         shape = op.infer_shape([n.shape for n in ins], attrs)
+        self._check_size(shape)  # before anything is allocated, in both modes
         dtype = self._dtype(op, ins)
         node = Node(len(self.nodes), op, tuple(inputs), attrs, shape, dtype,
                     span or self.span, name, self.scope)
@@ -93,6 +97,14 @@ class Graph:
         if op.name in ("print", "assert"):
             self.effects.append(node.id)
         return node.id
+
+    def _check_size(self, shape) -> None:
+        n = S.size(shape)
+        if n is not None and n * self.float_dtype.itemsize > self.max_bytes:
+            raise S.ShapeError(
+                f"a tensor of shape {S.fmt(shape)} would take {_human(n * self.float_dtype.itemsize)}, "
+                f"more than the memory limit of {_human(self.max_bytes)}",
+                hint="make it smaller, or raise the limit with --max-memory", kind="value")
 
     def _run(self, node: Node, args: list):
         from .execute import run_op
@@ -204,6 +216,22 @@ class Graph:
             tail = f"  # {n.span}" + (f"  {n.name}" if n.name else "")
             lines.append(body + tail)
         return "\n".join(lines)
+
+
+def default_max_bytes() -> int:
+    """Half of the machine's physical memory: a bigger tensor is surely a mistake."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _human(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} bytes"
 
 
 def _dtype_name(value) -> str:

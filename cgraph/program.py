@@ -42,7 +42,7 @@ class Result:
 class Program:
     def __init__(self, source: str, file: str = "<expr>", mode: str = "static",
                  dtype: str = "float64", seed: int = 0, max_iterations: int = 100_000,
-                 optimize: bool = True):
+                 optimize: bool = True, max_memory: Optional[int] = None):
         from .parse import parse
 
         if mode not in MODES:
@@ -52,6 +52,7 @@ class Program:
         self.source, self.file, self.mode = source, file, mode
         self.dtype, self.seed, self.max_iterations = str(dtype), int(seed), max_iterations
         self.optimize = optimize
+        self.max_memory = max_memory  # bytes one tensor may take (None: half the RAM)
         self.ast = parse(source, file)
         self._plans: dict = {}
 
@@ -79,11 +80,16 @@ class Program:
     def check(self):
         """Parse, build and shape-check without values; raise every error found."""
         from .build import Builder
-        from .ir import Graph
 
-        g = Graph(dtype=self.dtype, seed=self.seed)
+        g = self._graph()
         Builder(self.ast, g, {}, self.max_iterations).build()
         return g
+
+    def _graph(self, feed: Optional[dict] = None):
+        from .ir import Graph
+
+        return Graph(dtype=self.dtype, seed=self.seed, eager=feed is not None, feed=feed,
+                     max_bytes=self.max_memory)
 
     def run(self, inputs: Optional[dict] = None, grad: bool = False, of: Optional[str] = None,
             wrt: Optional[Sequence[str]] = None, all_names: bool = False,
@@ -105,13 +111,13 @@ class Program:
         from .ir import Graph
 
         feed = self._feed(inputs)
-        g = Graph(dtype=self.dtype, seed=self.seed)
+        g = self._graph()
         Builder(self.ast, g, {n: v.shape for n, v in feed.items()}, self.max_iterations).build()
         info = self._differentiate(g, grad, of, wrt, False)
         if self.optimize:
             from .optimize import optimize
 
-            info = _remap_info(info, optimize(g, list(g.outputs.values()) + list(info["grad_of"].values())))
+            info = _remap_info(info, optimize(g, list(g.outputs.values()) + list(info["grad_of"].values())), g)
         values = [g.values[i] if g.nodes[i].op.name == "const" else None for i in range(len(g.nodes))]
         return self._result(g, values, info, run=False)
 
@@ -143,9 +149,8 @@ class Program:
             return hit
         from .build import Builder
         from .execute import Plan
-        from .ir import Graph
 
-        g = Graph(dtype=self.dtype, seed=self.seed)
+        g = self._graph()
         Builder(self.ast, g, {n: v.shape for n, v in feed.items()}, self.max_iterations).build()
         self._check_names(g, feed)
         info = self._differentiate(g, grad, of, wrt, all_names)
@@ -156,7 +161,7 @@ class Program:
             from .optimize import optimize
 
             remap = optimize(g, targets)
-            info = _remap_info(info, remap)
+            info = _remap_info(info, remap, g)
             targets = [remap.get(t, t) for t in targets]
         if keep_all:  # every node the targets need, and every gradient, keeps its value (drawing)
             targets = _needed(g, targets + list(info.get("grad_ids", {}).values()))
@@ -166,9 +171,8 @@ class Program:
 
     def _eager(self, feed, grad, of, wrt, all_names) -> Result:
         from .build import Builder
-        from .ir import Graph
 
-        g = Graph(dtype=self.dtype, seed=self.seed, eager=True, feed=feed)
+        g = self._graph(feed)
         Builder(self.ast, g, {}, self.max_iterations).build()
         self._check_names(g, feed)
         info = self._differentiate(g, grad, of, wrt, all_names)
@@ -317,14 +321,18 @@ def _needed(g, targets) -> list:
     return [i for i in range(len(g.nodes)) if need[i]]
 
 
-def _remap_info(info: dict, remap: dict) -> dict:
+def _remap_info(info: dict, remap: dict, g=None) -> dict:
     m = lambda i: remap.get(i, i)  # noqa: E731
     out = dict(info)
-    grad_ids = {}
-    for f, gi in info.get("grad_ids", {}).items():  # nodes the optimiser dropped have None
+    # Each surviving node's gradient, for drawing. Dropped nodes map to None. When several
+    # nodes became one (x * 1 -> x, or two equal exp(x) merged), no single original's
+    # gradient is the merged node's, except for a leaf: it keeps its own (it is the total).
+    merged: dict = {}
+    for f, gi in sorted(info.get("grad_ids", {}).items()):
         if m(f) is not None and m(gi) is not None:
-            grad_ids.setdefault(m(f), m(gi))
-    out["grad_ids"] = grad_ids
+            merged.setdefault(m(f), []).append(m(gi))
+    out["grad_ids"] = {n: gis[0] for n, gis in merged.items()
+                       if len(gis) == 1 or (g is not None and g.nodes[n].op.name in ("input", "leaf"))}
     out["outputs"] = {n: m(i) for n, i in info["outputs"].items()}
     out["names"] = {n: m(i) for n, i in info["names"].items()}
     out["leaves"] = {n: (m(gi), c) for n, (gi, c) in info["leaves"].items()}

@@ -167,10 +167,17 @@ def test_eager_mode_draws_the_path_taken():
     assert any("eager" in n for n in d.notes)
 
 
-def test_optimized_draws_something_and_says_so():
-    d = seed_drawing(optimized=True)
-    assert d.notes and ("optimised graph" in d.notes[0] or "no optimiser" in d.notes[0])
-    assert "grad" in d.dot or "data" in d.dot
+def test_optimized_draws_the_optimised_graph_and_says_so():
+    src = "input x: [3]\ny = x * 1 + 0\nz = exp(x) + exp(x)\nY = sum(y + z)\n"
+    plain = draw_program(src, "o.cg", {"x": [1.0, 2.0, 3.0]})
+    opt = draw_program(src, "o.cg", {"x": [1.0, 2.0, 3.0]}, optimized=True)
+    assert any("optimised" in n for n in opt.notes) and not plain.notes
+    assert opt.nodes < plain.nodes  # x * 1 + 0 and the second exp(x) are gone
+    assert "Y = 66.39" in opt.dot and "Y = 66.39" in plain.dot  # 6 + 2(e + e² + e³)
+    # x's gradient is the true one, 1 + 2·exp(x), not that of x * 1 + 0, which became x;
+    # the two exp(x) merged into one node, whose gradient no original had: none is shown
+    assert "grad [6.437, 15.78, 41.17]" in opt.dot
+    assert opt.dot.count("grad [") == 3 and opt.dot.count("grad [1, 1, 1]") == 2
 
 
 # -------------------------------------------------------------- big graphs

@@ -160,13 +160,23 @@ def grad_command(o) -> int:
 
 def _gradient_table(printer, program, result, values, out) -> None:
     g = result.graph
+    if not result.gradients:
+        printer.line(f"({out} depends on no leaf: nothing to differentiate)")
+        return
     rows, dim = [], []
+    everything = None
     for k, (name, grad) in enumerate(result.gradients.items()):
         i = g.leaves.get(name, g.names.get(name))
         value = values.get(name)
         if value is None:
             value = result.values[i] if result.values[i] is not None \
                 else g.nodes[i].attrs.get("default")
+        if value is None:  # an intermediate named by --wrt, freed by the plan
+            if everything is None:
+                from .numerics import all_values
+
+                everything = all_values(result, program._feed(values))
+            value = everything[i]
         shown = printer.show(grad)
         if not result.connected.get(name, True):
             shown += "  (not connected)"
@@ -195,9 +205,10 @@ def _check_table(printer, report) -> None:
             rows.append((c.name, "-", "-", f"skipped ({c.skipped})"))
             continue
         checked = f"{c.checked}/{c.size}" if c.checked != c.size else str(c.size)
+        where = f"{c.name}{list(c.worst)}" if c.worst else c.name
         rows.append((c.name, checked, fmt_number(c.max_rel, 3),
-                     "ok" if c.passed else f"FAILED at {list(c.worst)}: {fmt_number(c.analytic)} "
-                     f"vs {fmt_number(c.numeric)} numerically"))
+                     "ok" if c.passed else f"FAILED at {where}: {fmt_number(c.analytic)} "
+                     f"analytically, {fmt_number(c.numeric)} numerically"))
     printer.table(["leaf", "elements checked", "max rel. error", "verdict"], rows,
                   title="Gradient check (central finite differences):")
     if report.passed:
@@ -205,6 +216,9 @@ def _check_table(printer, report) -> None:
     else:
         bad = ", ".join(c.name for c in report.leaves if not c.passed)
         printer.line(f"gradient check FAILED for {bad} (rtol {report.rtol:g}, atol {report.atol:.3g})")
+        if not printer.quiet:
+            note("note: at a kink (relu'(0), abs'(0), ties of max/min) finite differences "
+                 "disagree with the conventional derivative by design")
 
 
 # ----------------------------------------------------------------- jacobian

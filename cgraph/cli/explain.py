@@ -22,7 +22,7 @@ their shape and norm instead of their values.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -58,6 +58,13 @@ def _paren(text: str) -> str:
 def _first(text: str) -> str:
     """A product's first factor: a leading minus needs no parentheses."""
     return text if _atomic(text) or (text.startswith("-") and _atomic(text[1:])) else f"({text})"
+
+
+def _unparen(text: str) -> str:
+    """(x) -> x when the parentheses enclose everything."""
+    if text.startswith("(") and text.endswith(")") and _atomic("f" + text):
+        return text[1:-1]
+    return text
 
 
 def _neg(text: str) -> str:
@@ -108,7 +115,6 @@ class Line:
     numbers: str = ""
     value: str = ""
     note: str = ""
-    edges: list = field(default_factory=list)
 
     def text(self, out: str) -> str:
         parts = [f"∂{out}/∂{self.name}"]
@@ -125,7 +131,7 @@ class Explainer:
     def __init__(self, result, feed: dict, digits: int = 6):
         from ..ir import Graph
 
-        self.r, self.digits = result, digits
+        self.digits = digits
         g = self.g = result.graph
         name = result.output
         self.out_name = name
@@ -146,7 +152,7 @@ class Explainer:
         for i in range(y + 1):
             if anc[i] and (i in tset or any(live[j] for j in nodes[i].inputs)):
                 live[i] = 1
-        self.live = live
+        self.live, self.anc = live, anc
         # an eager copy of the forward part: adjoints are computed by running
         # each op's VJP (the registry's rule) on the real values
         g2 = Graph(dtype=g.float_dtype.name, eager=True, seed=g.seed)
@@ -172,7 +178,7 @@ class Explainer:
             n = nodes[i]
             if i == self.y and n.op.name not in ("input", "leaf"):
                 self._labels[i] = self.out_name
-            elif n.name and (n.op.name in ("input", "leaf") or self.live[i]):
+            elif n.name and (n.op.name in ("input", "leaf") or self.live[i] or self.anc[i]):
                 if newest[n.name] == i or g.names.get(n.name) == i:
                     self._labels[i] = n.name
                 else:
@@ -204,6 +210,8 @@ class Explainer:
         """`a + b`, `-x`, `sin(a)`, `sum(x, axis=0)`."""
         node = self.g.nodes[i]
         op = node.op
+        if op.name == "const":
+            return self.show(node.attrs.get("value"))
         args = [self.label(j) for j in node.inputs]
         sym = op.symbol
         infix = len(args) == 2 and sym and not sym[0].isalnum() and sym[0] not in "‖Σ[0123456789"
@@ -310,7 +318,7 @@ class Explainer:
     def line_for(self, v: int, terms: list, adj: dict, simple: dict, out: str) -> Line:
         nodes, y = self.g.nodes, self.y
         name = self.label(v)
-        line = Line(v, name, edges=terms)
+        line = Line(v, name)
         if v == y:
             line.value = "1"
             return line
@@ -329,8 +337,8 @@ class Explainer:
             p = self.partial_text(e.u, e.k)
             if e.u == y:
                 chain.append(f"∂{out}/∂{out}·∂{out}/∂{name}")
-                subst.append(p)
-                simp.append(p)
+                subst.append(_unparen(p))
+                simp.append(_unparen(p))
             else:
                 a = simple.get(e.u)
                 a = a if a is not None and _atomic(a.lstrip("-")) else f"∂{out}/∂{uname}"
@@ -370,7 +378,9 @@ class Explainer:
         out = ["  " + ", ".join(leaves)] if leaves else []
         for i in range(self.y + 1):
             if (self.live[i] or i == self.y) and nodes[i].op.name not in leaf_ops:
-                out.append(f"  {self.label(i)} = {self.op_text(i)} = {self.show(self.values[i])}")
+                head = f"  {self.label(i)} = {self.op_text(i)}"
+                value = self.show(self.values[i])
+                out.append(head if head.endswith(f"= {value}") else f"{head} = {value}")
         return out
 
 

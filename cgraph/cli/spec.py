@@ -32,7 +32,9 @@ Plug-ins: a module `cgraph/cli/cmd_<name>.py` (`cmd_draw`, `cmd_batch`) is
 imported when `cgraph <name>` is run (and when the Typer app is built, for
 `--help`). It may declare its command with `@command` as above (fast path
 and Typer for free), and/or define `register(app: typer.Typer)` to add Typer
-commands by hand (those always go through Typer).
+commands by hand (those always go through Typer). The batch plug-in also
+runs `eval`/`grad`/`jacobian --inputs rows.csv`: those commands call its
+`csv_batch(command_name: str, opts: Options) -> int` (exit status).
 """
 from __future__ import annotations
 
@@ -183,7 +185,8 @@ VALUES = Param("values", kind=list, default=(), metavar="NAME=VALUE",
                help="values of inputs and leaves: a number, a tensor literal [1,2,3], "
                     "or @file (.npy, .npz:key, .csv, .json)")
 INPUTS = Param("inputs", ("--inputs",), str, metavar="FILE", panel=RUN_PANEL,
-               help="read values from a .json object (name -> value) or an .npz archive")
+               help="read values from a .json object (name -> value) or an .npz archive; "
+                    "a .csv of rows is a batch run, one result per row")
 
 MODE = Param("mode", ("--mode",), ("static", "eager"), "static", panel=RUN_PANEL,
              help="static: build the whole graph, then run it; eager: run each statement "

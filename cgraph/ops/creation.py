@@ -18,19 +18,9 @@ from .shape import check_shape
 
 ShapeError = S.ShapeError
 
-#: the largest tensor a creation op makes (2 GiB of float64)
-MAX_ELEMENTS = 1 << 28
-
-
 def _sized(shape, what="shape") -> tuple:
-    dims = check_shape(shape, what)
-    n = 1
-    for d in dims:
-        n *= d
-    if n > MAX_ELEMENTS:
-        raise ShapeError(f"a tensor of shape {list(dims)} would have {n} elements",
-                         hint=f"the limit is {MAX_ELEMENTS}", kind="value")
-    return dims
+    # the size limit is Graph.add's, for every op alike (see cgraph.ir)
+    return check_shape(shape, what)
 
 
 def _count(n, what) -> int:

@@ -78,7 +78,7 @@ def _plan_held_bytes(prog) -> int:
     return sum(b.nbytes for plan, _ in prog._plans.values() for b in plan.buffers if b is not None)
 
 
-def measure(repeat: int = 11) -> list:
+def measure(repeat: int = 21) -> list:
     x = data()
     prog = cgraph.compile(SOURCE, "chain.cg")
     value, grads = prog.gradients({"x": x})

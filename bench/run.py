@@ -6,7 +6,7 @@ the same process — hand-written NumPy, or plain Python for scalar work — and
 reports the ratio beside its target. torch and jax join as extra columns when
 they are importable. The table is printed and written to bench/results.md.
 
-    python bench/run.py [--only NAME[,NAME...]] [--repeat N]
+    python bench/run.py [--only NAME[,NAME...]] [--repeat N] [--blas-threads N]
 
 Numbers are medians over interleaved repeats; on a busy machine they are noisy
 (the load average is recorded with the table). Nothing here is a test.
@@ -37,7 +37,8 @@ WORKLOADS = [
     ("mlp", "MLP"),
     ("elementwise", "elementwise chain"),
     ("scalar_chain", "deep scalar chain"),
-    ("batch_rows", "million-row batch"),      # hook: written by another engineer
+    ("batch_rows", "million-row batch"),      # hook: written by another engineer; it reads the
+                                              # children's max RSS, so it runs before coldstart
     ("coldstart", "cold start"),              # hook: written by the CLI engineer
     ("parse_build", "parse+build"),
 ]
@@ -112,8 +113,10 @@ def _environment(load_before) -> str:
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
     load = (f"; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
             if load_before and load_after else "")
+    threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
     return (f"Python {platform.python_version()}, NumPy {np.__version__}, "
-            f"{platform.machine()}, {os.cpu_count()} CPUs{load}; "
+            f"{platform.machine()}, {os.cpu_count()} CPUs"
+            f"{f', BLAS threads {threads}' if threads else ''}{load}; "
             f"peers: " + (", ".join(p for p in ("torch", "jax") if timing.optional(p)) or "none installed"))
 
 
@@ -122,7 +125,15 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated module names (e.g. mlp,seed_call)")
     ap.add_argument("--repeat", type=int, default=None, help="samples per measurement")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/results.md")
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="limit BLAS/OpenMP threads (steadier matmul timings on a busy machine; "
+                         "applies to cgraph and the references alike)")
     args = ap.parse_args()
+    if args.blas_threads:
+        if "numpy" in sys.modules:
+            ap.error("--blas-threads must be set before NumPy is imported")
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.blas_threads)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = only - {m for m, _ in WORKLOADS}
     if unknown:

@@ -70,12 +70,15 @@ def _peers(steps: int) -> dict:
     return peers
 
 
-def _check(steps: int) -> None:
-    value, grads = cgraph.compile(source(steps)).gradients({"x0": X0})
+def _checked(steps: int):
+    """A compiled program for `steps` steps, its first call checked against Python."""
+    prog = cgraph.compile(source(steps), "chain.cg")
+    value, grads = prog.gradients({"x0": X0})
     ref_value, ref_grad = reference(X0, steps)
     assert math.isclose(float(value), ref_value, rel_tol=1e-12), (steps, value, ref_value)
     assert math.isclose(float(grads["x0"]), ref_grad, rel_tol=1e-9, abs_tol=1e-300), \
         (steps, grads["x0"], ref_grad)
+    return prog
 
 
 def from_scratch():
@@ -83,15 +86,14 @@ def from_scratch():
 
 
 def measure(repeat: int = 15, scratch_repeat: int = 5) -> list:
-    _check(30)
-    _check(STEPS)
-    prog = cgraph.compile(source(), "chain.cg")
+    _checked(30)
+    prog = _checked(STEPS)
     inputs = {"x0": X0}
     fns = {"cgraph": lambda: prog.gradients(inputs), "python": lambda: reference(X0)}
     fns.update(_peers(STEPS))
     t = timing.compare(fns, repeat=repeat, warmup=1, min_sample=0.05, budget=15)
     cg, py = t["cgraph"].median, t["python"].median
-    s = timing.time_one(from_scratch, repeat=max(3, min(repeat, scratch_repeat)), warmup=1,
+    s = timing.time_one(from_scratch, repeat=max(3, min(repeat, scratch_repeat)), warmup=0,
                         min_sample=0.0, budget=20)
     (plan, _), = prog._plans.values()
     return [

@@ -19,7 +19,7 @@ The generic rules, by family:
   to (n,) + (1,)*(k - len(s)) + s, so that it broadcasts against unbatched
   operands of higher rank;
 - `direct`: the op already treats leading axes as a batch (inv, det,
-  one_hot, zeros_like, matrix_transpose, assert...);
+  one_hot, zeros_like, matrix_transpose...); `assert` checks every row;
 - `reduce` / `argreduce`: axes shift by one; axis none means every non-batch
   axis; `axis` (softmax, log_softmax): the axis shifts by one;
 - `reshape` (reshape, flatten, squeeze, expand_dims): reshape to (n,) + s;
@@ -197,6 +197,11 @@ def elementwise(b: Batcher, node, args):
 
 def direct(b: Batcher, node, args):
     return b.add(node.op, [i for i, _ in args], node.attrs)
+
+
+def assert_rule(b: Batcher, node, args):
+    """assert over every row at once (the run names the first failing row)."""
+    return direct(b, node, args), False
 
 
 def _shift_axes(axis, k: int) -> list:
@@ -496,7 +501,7 @@ def _custom(name: str, forward, shape, dtype: str = "float") -> R.OpDef:
 
 
 RULES: dict[str, Callable] = {
-    "elementwise": elementwise, "direct": direct, "reduce": reduce, "argreduce": argreduce,
+    "elementwise": elementwise, "direct": direct, "assert": assert_rule, "reduce": reduce, "argreduce": argreduce,
     "axis": axis_rule, "reshape": reshape_rule, "broadcast": broadcast_rule,
     "sum_to": sum_to_rule, "concat": concat_rule, "stack": stack_rule, "index": index_rule,
     "index_grad": index_grad_rule, "transpose": transpose_rule, "matmul": matmul_rule,

@@ -47,9 +47,10 @@ import numpy as np
 
 from .errors import CgraphError, Diagnostic, nearest
 
-#: elements per batched value a chunk of rows aims for (fits in L2 cache) and
+#: elements per batched value a chunk of rows aims for (128 KiB of float64: stays in
+#: cache, and below malloc's mmap threshold, so buffers are reused, not page-faulted) and
 #: the most a chunk may hold (memory); chunks never have fewer rows than MIN_CHUNK_ROWS
-CHUNK_ELEMENTS = 1 << 17
+CHUNK_ELEMENTS = 1 << 14
 MAX_CHUNK_ELEMENTS = 1 << 25
 MIN_CHUNK_ROWS = 1024
 #: rows formatted at a time when writing files
@@ -206,8 +207,8 @@ def _single_row_graph(program, rows, feed_shared, grad, of, wrt, all_names):
                                                                                    program.source)
     info = program._differentiate(g, grad, of, wrt, all_names)
     outputs = dict(info["outputs"])
-    if all_names and not grad:
-        outputs = {**dict(g.names), **outputs}
+    if all_names and not grad:  # every named value (but the columns themselves)
+        outputs = {**{k: v for k, v in g.names.items() if k not in rows}, **outputs}
     return g, info, outputs
 
 
@@ -466,10 +467,10 @@ def _orjson():
     return orjson
 
 
-def format_rows(blocks: list, digits: Optional[int] = None) -> bytes:
-    """CSV lines (bytes) of row blocks [(rows, k) arrays]: floats in their
-    shortest round-trip form (or `digits` significant digits), booleans as
-    true/false, integers as they are."""
+def format_rows(blocks: list, digits: Optional[int] = None):
+    """CSV lines (bytes, or a memoryview of them) of row blocks [(rows, k)
+    arrays]: floats in their shortest round-trip form (or `digits` significant
+    digits), booleans as true/false, integers as they are."""
     if not blocks or blocks[0].shape[0] == 0:
         return b""
     kinds = {b.dtype.kind for b in blocks}
@@ -478,8 +479,13 @@ def format_rows(blocks: list, digits: Optional[int] = None) -> bytes:
         dtype = np.result_type(*blocks)
         mat = np.concatenate([b.astype(dtype, copy=False) for b in blocks], axis=1)
         if dtype in (np.float64, np.float32) and np.isfinite(mat).all():
-            text = oj.dumps(mat, option=oj.OPT_SERIALIZE_NUMPY)
-            return text[2:-2].replace(b"],[", b"\n") + b"\n"
+            # "[x,x,x,x,...]": every k-th comma becomes a line end (no Python per value)
+            buf = bytearray(oj.dumps(mat.reshape(-1), option=oj.OPT_SERIALIZE_NUMPY))
+            u = np.frombuffer(buf, np.uint8)
+            k = mat.shape[1]
+            u[np.flatnonzero(u == 44)[k - 1::k]] = 10
+            u[-1] = 10
+            return memoryview(buf)[1:]
     cells = []
     for b in blocks:
         for j in range(b.shape[1]):

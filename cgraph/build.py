@@ -510,26 +510,49 @@ class Builder:
         if isinstance(v, ListVal):
             return [self.static(x, span, what) for x in v.items]
         g = self.g
-        value = g.known(v)
-        node = g.nodes[v]
-        if node.op.name == "leaf":
-            # a leaf that fixes the graph's structure is frozen into a constant
-            default = node.attrs.get("default") if value is None else value
-            if g.leaves.get(node.name) == v:
-                del g.leaves[node.name]
-            if not g.eager:
-                node.op, node.attrs = R.get("const"), {"value": np.asarray(default)}
-                g.values[v] = np.asarray(default)
-            g.varies[v] = 0  # in both modes: a frozen leaf is a constant (e.g. for a later `const`)
-            value = default
-        if value is None:
-            if node.op.name != "error":
+        if g.varies[v] and not self._freeze(v):
+            if g.nodes[v].op.name != "error":
                 self.error("value", f"{what} must be known when the graph is built, but this one "
                            "depends on an input", span,
                            "run it with --mode eager, or give the value as a number")
             return None
+        value = g.known(v)
+        if value is None:
+            return None
         value = np.asarray(value)
         return value.item() if value.ndim == 0 else value.tolist()
+
+    def _freeze(self, v: int) -> bool:
+        """Leaves that decide the graph's structure (a range bound, a shape, an axis)
+        become constants, in both modes, with everything computed from them;
+        False when v depends on an input, whose value is not known yet."""
+        g, stack, seen, leaves, from_data = self.g, [v], set(), [], False
+        while stack:
+            i = stack.pop()
+            if i in seen or not g.varies[i]:
+                continue
+            seen.add(i)
+            node = g.nodes[i]
+            if node.op.name == "input":
+                if not g.eager:
+                    return False
+                from_data = True  # eager knows the input's value: it stays an input
+            elif node.op.name == "leaf":
+                leaves.append(node)
+            else:
+                stack.extend(node.inputs)
+        for node in leaves:
+            if g.leaves.get(node.name) == node.id:
+                del g.leaves[node.name]
+            g.frozen.add(node.name)
+            if not g.eager:
+                value = np.asarray(node.attrs.get("default"))
+                node.op, node.attrs = R.get("const"), {"value": value}
+                g.values[node.id] = value
+        if not from_data:
+            for i in seen:
+                g.varies[i] = 0
+        return True
 
     def as_int(self, value, span: Span, what: str) -> Optional[int]:
         try:
@@ -826,3 +849,40 @@ def _bound_names(body) -> set:
         elif t is A.While:
             stack.extend(st.body)
     return out
+
+
+def free_names(program: A.Program) -> set:
+    """Names used somewhere but bound nowhere: the program's implicit inputs
+    (LANGUAGE.md §9), whether or not a run reaches the statement using them."""
+    bound = _bound_names(program.body) | set(CONSTANTS)
+    exprs, stack = [], list(program.body)
+    while stack:
+        st = stack.pop()
+        t = type(st)
+        if t is A.FuncDef:
+            bound |= set(st.params) | _bound_names(st.body)
+            stack.extend(st.body)
+        elif t is A.For:
+            exprs.extend(st.args)
+            stack.extend(st.body)
+        elif t is A.If:
+            exprs.extend(st.conds)
+            for b in st.bodies:
+                stack.extend(b)
+            stack.extend(st.orelse)
+        elif t is A.While:
+            exprs.append(st.cond)
+            stack.extend(st.body)
+        elif t is A.Print:
+            exprs.extend(st.args)
+        elif t is A.Assert:
+            exprs.append(st.cond)
+        elif getattr(st, "value", None) is not None:
+            exprs.append(st.value)
+    used = set()
+    while exprs:
+        e = exprs.pop()
+        if type(e) is A.Name:
+            used.add(e.id)
+        exprs.extend(_children(e))
+    return used - bound

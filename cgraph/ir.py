@@ -57,6 +57,7 @@ class Graph:
         self.inputs: dict[str, int] = {}   # the leaves whose value must come from outside
         self.names: dict[str, int] = {}    # every top-level name -> newest node
         self.outputs: dict[str, int] = {}
+        self.frozen: set[str] = set()      # leaves that fix the structure: constants now
         self.effects: list[int] = []       # print/assert nodes: never dead code
         self.feed = feed or {}             # eager: input values by name
         self.span: Span = NOWHERE          # span given to nodes made without one

@@ -181,10 +181,24 @@ class Program:
     def _check_names(self, g, feed) -> None:
         errors = []
         known = set(g.leaves) | set(g.inputs)
+        unreached = [n for n in feed if n not in known and n not in g.names]
+        if unreached:  # an implicit input used only where this run did not go (an untaken
+            from .build import free_names  # branch) is still an input: a zero gradient
+
+            free = free_names(self.ast)
+            for name in unreached:
+                if name in free:
+                    g.names.setdefault(name, g.leaf(name, "input", shape=tuple(np.shape(feed[name]))))
+            known = set(g.leaves) | set(g.inputs)
         for name in feed:
             if name in known:
                 continue
-            if name in g.names:
+            if name in g.frozen:
+                errors.append(Diagnostic(
+                    "value", f"'{name}' decides the graph's structure (a range bound, a shape or "
+                    "an axis), so it cannot be given a value", g.nodes[g.names[name]].span
+                    if name in g.names else None, f"change '{name}' in the program instead"))
+            elif name in g.names:
                 msg = (f"'{name}' is computed by the program, not a leaf: it cannot be given a value")
                 errors.append(Diagnostic("name", msg, None))
             else:

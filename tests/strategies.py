@@ -334,7 +334,7 @@ class ProgramGen:
         self.local = None
         self.funcs.append(name)
 
-    def statement(self, indent: int = 0, in_loop: Optional[str] = None) -> None:
+    def statement(self, indent: int = 0) -> None:
         kinds = ["assign", "assign", "assign"]
         bound = [n for n in self.env if n not in INPUTS and n not in self.consts]
         if bound:
@@ -375,7 +375,7 @@ class ProgramGen:
             self.env[idx] = ()
             self.emit(f"{name} = {name} * 0.5 + {self.partner(shape, depth)} * {idx}", 1)
             for _ in range(self.draw(st.integers(0, 1))):
-                self.statement(1, idx)
+                self.statement(1)
         elif kind == "if":
             cond = self.const_cond()
             shape = self.pick(SHAPES)

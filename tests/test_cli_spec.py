@@ -149,3 +149,12 @@ def test_literal_parser_accepts_special_numbers():
                                        ("x", False), ("a+b", False)])
 def test_looks_like_path(arg, path):
     assert looks_like_path(arg) is path
+
+
+def test_cli_run_is_the_function_not_the_submodule():
+    import importlib
+
+    importlib.import_module("cgraph.cli.run")     # the submodule of exit statuses
+    from cgraph.cli import run
+
+    assert callable(run) and run.__module__ == "cgraph.cli"

@@ -198,3 +198,14 @@ def test_eager_recursion(mode):
             cgraph.evaluate(src, mode=mode)
     else:
         assert float(cgraph.evaluate(src, mode=mode)["y"]) == 120.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_structural_leaves_freeze_through_expressions(mode):
+    src = "n = 3\nm = n * 2\ns = 0\nfor i in range(m):\n    s += i\n"
+    r = Program(src, mode=mode).run(grad=True)
+    assert float(r.outputs["s"]) == 15.0
+    assert "n" not in r.gradients and "m" not in r.gradients
+    with pytest.raises(CgraphError) as e:
+        Program(src, mode=mode).run({"n": 4})
+    assert "structure" in e.value.message and e.value.line == 1

@@ -29,6 +29,11 @@ from __future__ import annotations
 import os
 import sys
 
+# The submodule run.py (exit statuses, run_command) is imported first so that
+# the function `run` below, not the submodule, is what `cgraph.cli.run` names:
+# importing a submodule for the first time rebinds the package attribute.
+from . import run as _run_module  # noqa: F401
+
 __all__ = ["main", "run"]
 
 

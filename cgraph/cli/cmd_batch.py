@@ -137,8 +137,8 @@ class _TextAsBinary:
     def __init__(self, stream):
         self.stream = stream
 
-    def write(self, data: bytes) -> None:
-        self.stream.write(data.decode("utf-8"))
+    def write(self, data) -> None:
+        self.stream.write(bytes(data).decode("utf-8"))
 
 
 def _warn_nonfinite(result, quiet: bool) -> None:

@@ -58,7 +58,7 @@ defop("leaf", "", _no_forward, None, None, doc="a param or constant top-level bi
 defop("print", "values:tensors, parts:any=none", _print, lambda s, **_: (), None,
       doc="print values", foldable=False, dtype="float", batch="loop")
 defop("assert", "cond, message:str=none", _assert, lambda s, **_: (), None,
-      doc="fail the run when cond is false", foldable=False, batch="direct")
+      doc="fail the run when cond is false", foldable=False, batch="assert")
 defop("sum_to", "x, shape:shape", sum_to, lambda s, shape: tuple(shape),
       lambda g, out, x, shape: (F.broadcast_to(g, shape=list(x.shape)),),
       doc="sum a broadcast value back to a shape", deriv="1 (spread back)", symbol="Σ→", batch="sum_to",

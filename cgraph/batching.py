@@ -50,7 +50,7 @@ unregistered ops (`_custom`) that only need a forward and a shape rule.
 from __future__ import annotations
 
 import string
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -489,8 +489,6 @@ def loop_rule(b: Batcher, node, args):
                  {"op": node.op, "attrs": dict(node.attrs), "flags": tuple(f for _, f in args),
                   "n": b.n})
 
-
-_CUSTOM: dict = {}
 
 
 def _custom(name: str, forward, shape, dtype: str = "float") -> R.OpDef:

@@ -24,28 +24,25 @@ jobs=, timeout=)` runs each program isolated, in this process or in worker
 processes (`jobs > 1` or a `timeout`: a worker that runs past the timeout is
 killed and replaced), and returns one result dict per program, in order.
 
-Output files are written atomically (`atomic_write`): to a temporary file in
+Output files are written atomically (`cgraph.atomic.atomic_open`): to a temporary file in
 the target's directory, then `os.replace`d over it, so an interrupted run
 leaves the previous file as it was and no temporary file behind.
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
-import stat
 import sys
-import tempfile
 import time
 import weakref
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .errors import CgraphError, Diagnostic, nearest
+from .atomic import atomic_open
+from .errors import CgraphError, Diagnostic
 
 #: elements per batched value a chunk of rows aims for (128 KiB of float64: stays in
 #: cache, and below malloc's mmap threshold, so buffers are reused, not page-faulted) and
@@ -157,7 +154,7 @@ def run_rows(program, table, shared: Optional[Mapping] = None, grad: bool = Fals
             raise CgraphError(f"'{name}' is given both as a column of the table and as a value",
                               kind="name", hint="give it once: a column (one value per row) "
                               "or NAME=VALUE (the same for every row)")
-    feed_rows = program._feed({k: np.asarray(v) for k, v in t.values.items()})
+    feed_rows = program.feed({k: np.asarray(v) for k, v in t.values.items()})
     n = None
     for name, arr in feed_rows.items():
         if arr.ndim != 1:
@@ -171,7 +168,7 @@ def run_rows(program, table, shared: Optional[Mapping] = None, grad: bool = Fals
     if not n:
         raise CgraphError("the table has no rows" if names else "the table has no columns",
                           kind="value", hint="give at least one row of values under the header")
-    feed_shared = program._feed(shared)
+    feed_shared = program.feed(shared)
     feed_rows = {k: np.ascontiguousarray(v) for k, v in feed_rows.items()}
     if program.mode == "eager":
         return _run_rows_eagerly(program, t, feed_rows, feed_shared, n, grad, of, wrt, all_names)
@@ -376,35 +373,6 @@ def _run_rows_eagerly(program, t, feed_rows, feed_shared, n, grad, of, wrt, all_
 
 
 # ================================================================= writing
-@contextmanager
-def atomic_write(path, mode: str = "wb"):
-    """Open a temporary file beside `path`; on success rename it over `path`
-    (os.replace), on any failure or interrupt remove it: `path` is either the
-    old file or the complete new one, and no temporary file is left behind."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        perms = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        perms = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
-    try:
-        kw = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(fd, mode, **kw) as fp:
-            yield fp
-        os.chmod(tmp, perms)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_results(result: BatchResult, out_path, input_columns: Optional[Sequence[str]] = None) -> None:
     """Write the rows to a .csv, .jsonl or .npz file (by its suffix), atomically.
     Columns: the input columns, the outputs, then the gradients named dY/da.
@@ -414,7 +382,7 @@ def write_results(result: BatchResult, out_path, input_columns: Optional[Sequenc
     if ext not in SUFFIXES:
         raise ValueError(f"cannot write {path}: the file name must end in .csv, .jsonl or .npz")
     cols = result.columns_out(input_columns)
-    with atomic_write(path, "wb") as fp:
+    with atomic_open(path, "wb") as fp:
         if ext == ".csv":
             write_csv(fp, cols, result.rows)
         elif ext == ".jsonl":
@@ -486,6 +454,10 @@ def format_rows(blocks: list, digits: Optional[int] = None):
             u[np.flatnonzero(u == 44)[k - 1::k]] = 10
             u[-1] = 10
             return memoryview(buf)[1:]
+    if digits is None and all(b.dtype == np.float64 for b in blocks):
+        mat = np.concatenate(blocks, axis=1)  # one %-format over the block: repr of each float
+        line = ",".join(["%r"] * mat.shape[1]) + "\n"
+        return ((line * mat.shape[0]) % tuple(mat.reshape(-1).tolist())).encode("ascii")
     cells = []
     for b in blocks:
         for j in range(b.shape[1]):

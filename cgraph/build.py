@@ -45,6 +45,12 @@ class StrVal:
     span: Span
 
 
+@dataclass
+class NoneVal:
+    """`none`: "not given" for an attribute such as axis=none."""
+    span: Span
+
+
 class _Return(Exception):
     def __init__(self, value):
         self.value = value
@@ -81,8 +87,6 @@ class Builder:
             self.exec_block(self.prog.body)
         except _Abort:
             pass
-        except _Return as r:  # pragma: no cover - the parser rejects top-level return
-            self.error("syntax", "'return' outside a function", None)
         except RecursionError:
             raise CgraphError([Diagnostic("runtime", "the program nests too deeply to build", None,
                                           "flatten deeply nested expressions or calls")]) from None
@@ -447,6 +451,8 @@ class Builder:
                 return scope[name]
         if name in CONSTANTS:
             return self.g.const(CONSTANTS[name], span)
+        if name == "none":
+            return NoneVal(span)
         if name in self.funcs or name in R.REGISTRY and R.REGISTRY[name].family != "internal":
             self.error("type", f"'{name}' is a function; call it with (...)", span)
             return self.poison(span)
@@ -483,8 +489,10 @@ class Builder:
         """A value as a tensor node: lists become tensor literals."""
         if isinstance(v, int):
             return v
-        if isinstance(v, StrVal):
-            self.error("type", "a string cannot be used as a number", v.span)
+        if isinstance(v, (StrVal, NoneVal)):
+            what = "a string" if isinstance(v, StrVal) else "none"
+            self.error("type", f"{what} cannot be used as a number", v.span,
+                       "none only means 'not given', as in axis=none")
             return self.poison(span)
         items = [self.tensor(x, getattr(x, "span", v.span)) for x in v.items]
         g = self.g
@@ -507,6 +515,8 @@ class Builder:
         """A value that must be known when the graph is built (shape, axis, bound…)."""
         if isinstance(v, StrVal):
             return v.value
+        if isinstance(v, NoneVal):
+            return None
         if isinstance(v, ListVal):
             return [self.static(x, span, what) for x in v.items]
         g = self.g
@@ -570,6 +580,8 @@ class Builder:
         return None if value is None else self.as_int(value, span, what)
 
     def attr(self, kind: str, v, span: Span, what: str):
+        if isinstance(v, NoneVal):
+            return None
         if kind == "str":
             if not isinstance(v, StrVal):
                 self.error("type", f"{what} must be a string", span)
@@ -668,8 +680,12 @@ class Builder:
                     return self.poison(e.span)
                 ins.extend(self.tensor(x, sp) for x in items)
             else:
+                if isinstance(v, NoneVal) and p.default is not None:
+                    self.error("type", f"{op.name}'s '{p.name}' cannot be none", sp,
+                               f"its signature is {op.signature}")
+                    return self.poison(e.span)
                 a = self.attr(p.kind, v, sp, f"{op.name}'s '{p.name}'")
-                if a is None and v is not None:
+                if a is None and not isinstance(v, NoneVal):
                     return self.poison(e.span)
                 attrs[p.name] = a
         if "seed" in attrs and attrs["seed"] is None:

@@ -983,7 +983,7 @@ def draw_to_file(program_path: str, out_path: str, inputs: Optional[dict] = None
     `options` go to `draw_program` (mode, dtype, seed, optimized, rankdir,
     max_nodes, precision, title).
     """
-    from . import render
+    from .atomic import write_atomic
 
     f = format_of(out_path, fmt)
     try:
@@ -993,5 +993,5 @@ def draw_to_file(program_path: str, out_path: str, inputs: Optional[dict] = None
         raise CgraphError(f"cannot read {program_path}: {exc.strerror or exc}", kind="io") from None
     options.setdefault("title", os.path.basename(program_path))
     drawing = draw_program(source, program_path, inputs, backward=backward, **options)
-    render.write_atomic(out_path, produce(drawing, f))
+    write_atomic(out_path, produce(drawing, f))
     return out_path

@@ -2,6 +2,8 @@
 and a whole graph (`Plan`, the static driver)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import CgraphError, Diagnostic
@@ -60,13 +62,20 @@ class Plan:
                        if nodes[i].op.name in ("input", "leaf")]
         self.consts = [(i, nodes[i].attrs["value"]) for i in self.order if nodes[i].op.name == "const"]
         self.size = len(nodes)
-        self._plan_memory(nodes)
-        self.scalar = all(nodes[i].shape == () and (nodes[i].op.scalar is not None
-                                                     or nodes[i].op.name in ("input", "leaf", "const"))
-                          for i in self.order) and bool(self.steps) \
-            and graph.float_dtype == np.float64
+        ops = [nodes[i] for i in self.order if nodes[i].op.name not in ("input", "leaf", "const")]
+        self.scalar = bool(ops) and graph.float_dtype == np.float64 and all(
+            nodes[i].shape == () for i in self.order) and all(n.op.scalar is not None for n in ops)
         if self.scalar:
-            self.scalar_steps = [(n.op.scalar, n.inputs, n.id) for n, *_ in self.steps]
+            self.scalar_steps = [(n.op.scalar, n.inputs, n.id) for n in ops]
+        else:
+            self._plan_memory(nodes)
+
+    def __getattr__(self, name):
+        # a scalar plan plans NumPy memory only if it ever needs the NumPy path
+        if name in ("steps", "peak_bytes", "naive_bytes", "slot_shapes", "buffers"):
+            self._plan_memory(self.graph.nodes)
+            return self.__dict__[name]
+        raise AttributeError(name)
 
     def _plan_memory(self, nodes) -> None:
         """Decide when each value dies and which dead buffer each ufunc result reuses;
@@ -130,6 +139,8 @@ class Plan:
 
     @staticmethod
     def _reusable(n, nodes) -> bool:
+        if not n.shape:  # scalars: a fresh float is cheaper than a buffer
+            return False
         fn = n.op.forward
         if n.op.name == "fused":
             return n.shape is not None and n.dtype in ("float64", "float32")
@@ -137,7 +148,7 @@ class Plan:
             return False
         if n.dtype not in ("float64", "float32") or not all(d is not None for d in n.shape):
             return False
-        if int(np.prod(n.shape, dtype=np.int64)) < MIN_BUFFER:
+        if math.prod(n.shape) < MIN_BUFFER:
             return False
         return all(nodes[j].dtype == n.dtype for j in n.inputs) and \
             (fn.signature is None or fn is np.matmul)
@@ -203,4 +214,4 @@ def _nbytes(n) -> int:
     if n.shape is None or any(d is None for d in n.shape):
         return 0
     item = 1 if n.dtype == "bool" else 4 if n.dtype == "float32" else 8
-    return int(np.prod(n.shape, dtype=np.int64)) * item
+    return math.prod(n.shape) * item

@@ -240,7 +240,7 @@ class _AstBuilder:
     def shape(self, c):
         dims = tuple(d for d in c[1:-1] if d is not None)
         for d in dims:
-            if isinstance(d, A.Num) and not (d.value >= 0 and d.value == int(d.value)):
+            if isinstance(d, A.Num) and not (d.value >= 0 and float(d.value).is_integer()):
                 _report("a dimension must be a whole number or a name", d.span)
         return _Shape(dims, _join(_span(c[0]), _span(c[-1])))
 

@@ -15,6 +15,25 @@ import numpy as np
 from .errors import CgraphError, Diagnostic, nearest
 
 MODES = ("static", "eager")
+
+
+def _without_gc(method):
+    """Parsing and building make hundreds of thousands of small objects and no
+    cycles; Python's cyclic collector rescanning them made a 100,000-statement
+    script cost 13x a 10,000-statement one instead of 10x."""
+    import functools
+    import gc
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        if not gc.isenabled():
+            return method(*args, **kwargs)
+        gc.disable()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            gc.enable()
+    return wrapper
 DTYPES = ("float64", "float32")
 
 
@@ -40,6 +59,7 @@ class Result:
 
 
 class Program:
+    @_without_gc
     def __init__(self, source: str, file: str = "<expr>", mode: str = "static",
                  dtype: str = "float64", seed: int = 0, max_iterations: int = 100_000,
                  optimize: bool = True, max_memory: Optional[int] = None):
@@ -74,9 +94,10 @@ class Program:
     def build(self, inputs: Optional[dict] = None, grad: bool = False, of=None, wrt=None,
               all_names: bool = False):
         """The graph (static: not run) for these inputs' shapes, with its backward part."""
-        feed = self._feed(inputs)
+        feed = self.feed(inputs)
         return self._static(feed, grad, of, wrt, all_names)[0].graph
 
+    @_without_gc
     def check(self):
         """Parse, build and shape-check without values; raise every error found."""
         from .build import Builder
@@ -96,21 +117,21 @@ class Program:
             keep_all: bool = False) -> Result:
         """`keep_all` keeps the value of every node the outputs, gradients and
         effects need (not only theirs): what the drawing shows on each node."""
-        feed = self._feed(inputs)
+        feed = self.feed(inputs)
         if self.mode == "eager":
             return self._eager(feed, grad, of, wrt, all_names)
         plan, info = self._static(feed, grad, of, wrt, all_names, keep_all)
         values = plan.run(feed)
         return self._result(plan.graph, values, info)
 
+    @_without_gc
     def build_result(self, inputs: Optional[dict] = None, grad: bool = False, of=None,
                      wrt=None) -> Result:
         """The static graph (with its backward part) as a Result, without running it:
         only constants have values. For drawing a program whose inputs have none."""
         from .build import Builder
-        from .ir import Graph
 
-        feed = self._feed(inputs)
+        feed = self.feed(inputs)
         g = self._graph()
         Builder(self.ast, g, {n: v.shape for n, v in feed.items()}, self.max_iterations).build()
         info = self._differentiate(g, grad, of, wrt, False)
@@ -122,7 +143,8 @@ class Program:
         return self._result(g, values, info, run=False)
 
     # --------------------------------------------------------------- helpers
-    def _feed(self, inputs) -> dict:
+    def feed(self, inputs) -> dict:
+        """The given values as arrays of the program's dtype (name -> array)."""
         feed = {}
         dt = np.dtype(self.dtype)
         for name, v in (inputs or {}).items():
@@ -140,6 +162,7 @@ class Program:
             feed[name] = arr
         return feed
 
+    @_without_gc
     def _static(self, feed, grad, of, wrt, all_names, keep_all=False):
         key = (tuple((n, v.shape, v.dtype.str) for n, v in sorted(feed.items())),
                grad, of, tuple(wrt) if wrt is not None else None, all_names) \
@@ -169,6 +192,7 @@ class Program:
         self._plans[key] = (plan, info)
         return plan, info
 
+    @_without_gc
     def _eager(self, feed, grad, of, wrt, all_names) -> Result:
         from .build import Builder
 
@@ -269,7 +293,7 @@ class Program:
         g.span = node.span
         grads = backward(g, y, list(targets.values()))
         info["grad_ids"] = dict(grads)  # every visited node -> its gradient node (drawing)
-        reach = _reaches(g, y)
+        reach = reaches(g, y)
         for n, i in targets.items():
             (info["leaves"] if n in leaves else info["inter"])[n] = (grads[i], bool(reach[i]))
         info["grad_of"] = {n: gi for n, (gi, _) in {**info["leaves"], **info["inter"]}.items()}
@@ -312,7 +336,7 @@ def _arr(v):
     return v if type(v) is np.ndarray else np.asarray(v)
 
 
-def _reaches(g, y) -> bytearray:
+def reaches(g, y) -> bytearray:  # public: the CLI marks "not connected" leaves with it
     """1 for every node the output y depends on."""
     mark = bytearray(len(g.nodes))
     mark[y] = 1

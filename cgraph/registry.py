@@ -92,14 +92,14 @@ class OpDef:
     def infer_shape(self, in_shapes: Sequence, attrs: dict):
         if self.shape is None:
             return None
-        if not self.partial_shapes and not all(S.known(s) for s in in_shapes):
-            try:  # many rules still work with unknown dims; fall back to unknown
-                return self.shape(list(in_shapes), **attrs)
-            except (ShapeErrorTypes) as exc:
-                if any(s is None for s in in_shapes):
-                    return None
-                raise exc
-        return self.shape(list(in_shapes), **attrs)
+        if self.partial_shapes or all(s is not None and None not in s for s in in_shapes):
+            return self.shape(list(in_shapes), **attrs)
+        try:  # many rules still work with unknown dims; fall back to unknown
+            return self.shape(list(in_shapes), **attrs)
+        except ShapeErrorTypes:
+            if any(s is None for s in in_shapes):
+                return None
+            raise
 
 
 ShapeErrorTypes = (TypeError, IndexError)  # a rule tripping on None dims means "unknown"

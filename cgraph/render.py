@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
@@ -129,51 +128,3 @@ def _lines(err: bytes) -> list:
     return out
 
 
-def check_writable(path: str) -> None:
-    """Fail early (a usage error: the -o argument is wrong) when path cannot be written."""
-    if path == "-":
-        return
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise CgraphError(f"cannot write {path}: it is a directory", kind="usage")
-    if not os.path.isdir(directory):
-        raise CgraphError(f"cannot write {path}: the directory {directory} does not exist",
-                          kind="usage")
-    if not os.access(directory, os.W_OK):
-        raise CgraphError(f"cannot write {path}: the directory {directory} is not writable",
-                          kind="usage")
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write all of data to path or nothing: a temporary file beside it, then a rename.
-    `-` writes to standard output."""
-    if path == "-":
-        out = getattr(sys.stdout, "buffer", None)
-        if out is None:  # a text-only stream (tests capturing stdout)
-            sys.stdout.write(data.decode("utf-8", "replace"))
-        else:
-            sys.stdout.flush()
-            out.write(data)
-            out.flush()
-        return
-    check_writable(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise CgraphError(f"cannot write {path}: {exc.strerror or exc}", kind="io") from None
-        raise

@@ -5,6 +5,7 @@ until the program runs. A whole shape of None means even the rank is unknown.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 Shape = Optional[tuple]
@@ -25,16 +26,13 @@ def fmt(shape: Shape) -> str:
 
 
 def known(shape: Shape) -> bool:
-    return shape is not None and all(d is not None for d in shape)
+    return shape is not None and None not in shape
 
 
 def size(shape: Shape) -> Optional[int]:
-    if not known(shape):
+    if shape is None or None in shape:
         return None
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+    return math.prod(shape)
 
 
 def broadcast(*shapes: Shape) -> Shape:

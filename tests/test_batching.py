@@ -431,3 +431,13 @@ def test_table_api():
 
     assert table_rows(r) == (["a", "Y"], [["1.0", "2.0"], ["2.0", "4.0"]])
     assert result_json(r) == {"rows": 2, "outputs": {"Y": {"value": [2.0, 4.0], "shape": [2]}}}
+
+
+def test_rnn_example_scaled_per_row():
+    """The RNN example (loops unrolled, matmuls against shared params), its input
+    sequence scaled by a column: per-row gradients and row-summed param gradients."""
+    text = open(os.path.join(ROOT, "examples", "rnn.cg"), encoding="utf-8").read()
+    if "const xs = randn([6, 2], seed=1)" not in text:
+        pytest.skip("examples/rnn.cg changed")
+    text = text.replace("const xs = randn([6, 2], seed=1)", "xs = randn([6, 2], seed=1) * s")
+    check_rows(text, {"s": np.array([0.5, 1.0, -2.0, 0.1])}, chunk_rows=3)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from cgraph.cli import run
+from cgraph.errors import CgraphError
 
 SEED = "(a+b)*(b-c)"
 SEED_ARGS = ("a=2", "b=3", "c=4")
@@ -552,8 +553,7 @@ def test_plugin_declared_with_spec_gets_the_fast_path(monkeypatch):
 
 # ----------------------------------------------------------------- atomic
 def test_atomic_open(tmp_path):
-    from cgraph.cli.atomic import atomic_open
-    from cgraph.cli.run import UsageError
+    from cgraph.atomic import atomic_open
 
     target = tmp_path / "out.csv"
     target.write_text("old\n")
@@ -565,6 +565,7 @@ def test_atomic_open(tmp_path):
     with atomic_open(str(target)) as fp:
         fp.write("new\n")
     assert target.read_text() == "new\n" and os.listdir(tmp_path) == ["out.csv"]
-    with pytest.raises(UsageError):
+    with pytest.raises(CgraphError) as e:
         with atomic_open(str(tmp_path / "no" / "dir.csv")):
             pass
+    assert e.value.kind == "usage"  # the command line is wrong: exit 2

@@ -366,12 +366,14 @@ def test_failing_renderer_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_write_atomic_replaces_whole_file(tmp_path):
+    from cgraph.atomic import write_atomic
+
     p = tmp_path / "f.dot"
-    render.write_atomic(str(p), b"one")
-    render.write_atomic(str(p), b"two")
+    write_atomic(str(p), b"one")
+    write_atomic(str(p), b"two")
     assert p.read_bytes() == b"two" and [x.name for x in tmp_path.iterdir()] == ["f.dot"]
     with pytest.raises(CgraphError) as e:
-        render.write_atomic(str(tmp_path / "no" / "f.dot"), b"x")
+        write_atomic(str(tmp_path / "no" / "f.dot"), b"x")
     assert e.value.kind == "usage"
 
 

@@ -14,7 +14,7 @@ Layout (each module's docstring documents its public helpers):
 - `output.py`   `Printer`: JSON, plain text, or Rich tables on a terminal;
 - `explain.py`  grad --explain; `fdcheck.py` grad --check; `jacobian.py`;
 - `numerics.py` the first NaN/inf and where it came from;
-- `atomic.py`   atomic file writes for output files.
+- `cgraph/atomic.py` (shared with the library) writes every output file atomically.
 
 Plug-ins: `cgraph/cli/cmd_draw.py` and `cgraph/cli/cmd_batch.py` add their
 commands with `@spec.command(...)` and/or `register(app)`; see spec.py.

@@ -15,7 +15,8 @@ Many programs — the `batch` command:
 Standard output: on a terminal a Rich table (at most SHOWN rows; --out
 writes them all); piped, a CSV batch prints CSV (every row, full precision,
 or --precision digits); `--json` one JSON document (CLI.md, "More JSON
-shapes"). Diagnostics, notes and the progress bar go to stderr.
+shapes"). Diagnostics, notes, the progress bar and (for a CSV batch) the
+program's own `print` output go to stderr. docs/batch.md is the user's guide.
 """
 from __future__ import annotations
 
@@ -24,15 +25,11 @@ import re
 import sys
 
 from .run import FAILED, OK, UsageError, note, warn
-from .spec import (DTYPE, JSON, MAX_ITERATIONS, MODE, PRECISION, QUIET, RUN_PANEL, SEED, SOURCES,
-                   Param, command)
+from .spec import (DTYPE, JSON, MAX_ITERATIONS, MODE, PRECISION, QUIET, RUN_PANEL, SEED,
+                   SOURCES, Param, command)
 
 #: rows a terminal table shows before it says "… N more rows"
 SHOWN = 200
-
-OUT = Param("out", ("-o", "--out"), str, metavar="FILE", panel="Output",
-            help="with --inputs rows.csv: write one result row per input row to a .csv, "
-                 ".jsonl or .npz file (atomically) instead of printing a table")
 
 
 # ============================================================ --inputs rows.csv
@@ -59,6 +56,9 @@ def csv_batch(command_name: str, opts) -> int:
     if out:
         check_out_path(out, SUFFIXES)
     printer = Printer(opts)
+    from ..ops.internal import PRINT
+
+    PRINT["stream"] = sys.stderr  # the program's print() never mixes with the rows on stdout
     text, file = read_source(opts.source)
     shared = read_values(opts.values)
     try:

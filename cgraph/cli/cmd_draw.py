@@ -43,7 +43,7 @@ def draw(o) -> int:
     import sys
 
     from ..draw import DEFAULT_PRECISION, draw_program, format_of, produce
-    from ..render import check_writable, write_atomic
+    from ..atomic import check_writable, write_atomic
     from .run import UsageError, note, warn
     from .sources import is_csv_batch, read_source, read_values
 

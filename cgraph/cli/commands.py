@@ -8,7 +8,7 @@ the top: NumPy, the engine and Rich load inside the functions that use them.
 from __future__ import annotations
 
 from .run import FAILED, OK, UsageError, note, warn
-from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MODE, QUIET, RUN_FLAGS, SEED, SOURCE,
+from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MODE, OUT, QUIET, RUN_FLAGS, SEED, SOURCE,
                    SOURCES, VALUES, Param, command, load_plugin)
 
 OF = Param("of", ("--of",), str, metavar="NAME",
@@ -25,6 +25,9 @@ def _start(opts, command_name: str):
 
     if is_csv_batch(opts):
         return _csv_batch(command_name, opts)
+    if getattr(opts, "out", None):
+        raise UsageError("--out writes the results of a batch run: it needs --inputs rows.csv",
+                         "without --inputs, redirect standard output (or use --json)")
     printer = Printer(opts)
     program, values = open_program(opts)
     return printer, program, values
@@ -71,7 +74,7 @@ def _print_values(printer, items, title=None) -> None:
 
 
 # --------------------------------------------------------------------- eval
-@command("eval", SOURCE, VALUES, INPUTS,
+@command("eval", SOURCE, VALUES, INPUTS, OUT,
          Param("all", ("--all",), bool, False, help="print every named value, not only the outputs"),
          *RUN_FLAGS,
          help="Run the forward pass and print the outputs.",
@@ -84,7 +87,7 @@ def eval_command(o) -> int:
         return started
     printer, program, values = started
     result = program.run(values, all_names=o.all)
-    feed = program._feed(values)
+    feed = program.feed(values)
     named = result.named() if o.all else {}
     for n, v in result.outputs.items():
         named.setdefault(n, v)
@@ -100,7 +103,7 @@ def eval_command(o) -> int:
 
 
 # --------------------------------------------------------------------- grad
-@command("grad", SOURCE, VALUES, INPUTS, OF, WRT,
+@command("grad", SOURCE, VALUES, INPUTS, OUT, OF, WRT,
          Param("all", ("--all",), bool, False,
                help="also the gradient of every named intermediate value"),
          Param("explain", ("--explain",), bool, False,
@@ -123,7 +126,7 @@ def grad_command(o) -> int:
     printer, program, values = started
     wrt = split_names(o.wrt)
     result = program.run(values, grad=True, of=o.of, wrt=wrt, all_names=o.all)
-    feed = program._feed(values)
+    feed = program.feed(values)
     _warnings(result, program, feed, printer)
     out = result.output
     y = result.outputs[out]
@@ -175,7 +178,7 @@ def _gradient_table(printer, program, result, values, out) -> None:
             if everything is None:
                 from .numerics import all_values
 
-                everything = all_values(result, program._feed(values))
+                everything = all_values(result, program.feed(values))
             value = everything[i]
         shown = printer.show(grad)
         if not result.connected.get(name, True):
@@ -237,7 +240,7 @@ def jacobian_command(o) -> int:
     name, y, jac, connected, result = jacobians(program, values, of=o.of, wrt=split_names(o.wrt))
     from .numerics import check_result
 
-    check_result(result, program._feed(values), program, printer.quiet, extra=jac.values())
+    check_result(result, program.feed(values), program, printer.quiet, extra=jac.values())
     if printer.json:
         printer.document({"output": name, "shape": printer.entry(y)["shape"],
                           "jacobians": {w: printer.entry(j) for w, j in jac.items()}})

@@ -19,7 +19,7 @@ MAX_OUTPUT_ELEMENTS = 10_000
 def jacobians(program, values: dict, of=None, wrt=None):
     from ..autodiff import backward
     from ..execute import Plan
-    from ..program import _reaches
+    from ..program import reaches
     from ..shapes import fmt
     from .numerics import silenced_prints
 
@@ -63,8 +63,8 @@ def jacobians(program, values: dict, of=None, wrt=None):
         vals = g.values
     else:
         with silenced_prints():
-            vals = Plan(g, [y] + [i for row in rows for i in row]).run(program._feed(values))
-    reach = _reaches(g, y)
+            vals = Plan(g, [y] + [i for row in rows for i in row]).run(program.feed(values))
+    reach = reaches(g, y)
     out = {}
     for c, (w, i) in enumerate(leaves.items()):
         leaf_shape = tuple(np.shape(vals[rows[0][c]])) if rows else tuple(g.nodes[i].shape or ())

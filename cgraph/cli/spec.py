@@ -187,6 +187,9 @@ VALUES = Param("values", kind=list, default=(), metavar="NAME=VALUE",
 INPUTS = Param("inputs", ("--inputs",), str, metavar="FILE", panel=RUN_PANEL,
                help="read values from a .json object (name -> value) or an .npz archive; "
                     "a .csv of rows is a batch run, one result per row")
+OUT = Param("out", ("-o", "--out"), str, metavar="FILE", panel="Output",
+            help="with --inputs rows.csv: write one result row per input row to a .csv, "
+                 ".jsonl or .npz file (atomically) instead of printing a table")
 
 MODE = Param("mode", ("--mode",), ("static", "eager"), "static", panel=RUN_PANEL,
              help="static: build the whole graph, then run it; eager: run each statement "

@@ -13,6 +13,7 @@ from . import cse, fold, fuse, simplify
 
 #: (name, pass) in the order they run; each pass takes (graph, targets)
 PASSES: list[tuple[str, Callable]] = [
+    ("dead code", None),          # first too: later passes then walk only what matters
     ("constant folding", fold.run),
     ("algebraic simplification", simplify.run),
     ("common subexpressions", cse.run),

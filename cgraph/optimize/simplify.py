@@ -18,8 +18,12 @@ def _const_is(g, i, value) -> bool:
         return value == 1.0
     if n.op.name == "zeros_like":
         return value == 0.0
-    return n.op.name == "const" and n.attrs["value"].dtype.kind in "fiu" \
-        and bool(np.all(n.attrs["value"] == value))
+    if n.op.name != "const":
+        return False
+    v = n.attrs["value"]
+    if v.dtype.kind not in "fiu":
+        return False
+    return float(v) == value if v.ndim == 0 else bool(np.all(v == value))
 
 
 def run(g) -> dict:

@@ -1,6 +1,6 @@
 """Output files written atomically: all of it, or nothing.
 
-    from cgraph.cli.atomic import atomic_open
+    from cgraph.atomic import atomic_open, write_atomic
 
     with atomic_open("results.csv", "w", newline="") as fp:   # or "wb"
         writer = csv.writer(fp)
@@ -10,22 +10,24 @@ The data goes to a temporary file beside the target (same directory, so the
 rename cannot cross file systems), is flushed and fsync'ed, and replaces the
 target with `os.replace` only when the block ends without an exception; on
 an error or Ctrl-C the temporary file is removed and an existing target is
-left untouched. `-` is standard output (not atomic: a stream). A path that
-cannot be written is a `UsageError` (exit 2), raised by `check_writable(path)`
-(call it before computing anything); a write that fails midway (disk full) is
-a `CgraphError` of kind "io" (exit 1).
+left untouched; an existing target keeps its permissions. `-` is standard
+output (not atomic: a stream). A path that cannot be written is a
+`CgraphError` of kind "usage" (exit 2), raised by `check_writable(path)`
+(call it before computing anything); a write that fails midway (disk full)
+is a `CgraphError` of kind "io" (exit 1). Every output file cgraph writes
+(drawings, batch results) goes through here.
 
-For bytes already in memory, `cgraph.render.write_atomic(path, data)` does
-the same in one call.
+For bytes already in memory, `write_atomic(path, data)` does it in one call.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 
-from .run import UsageError
+from .errors import CgraphError
 
 
 def check_writable(path: str) -> None:
@@ -34,11 +36,13 @@ def check_writable(path: str) -> None:
         return
     directory = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
-        raise UsageError(f"cannot write {path}: it is a directory")
+        raise CgraphError(f"cannot write {path}: it is a directory", kind="usage")
     if not os.path.isdir(directory):
-        raise UsageError(f"cannot write {path}: the directory {directory} does not exist")
+        raise CgraphError(f"cannot write {path}: the directory {directory} does not exist",
+                          kind="usage")
     if not os.access(directory, os.W_OK):
-        raise UsageError(f"cannot write {path}: the directory {directory} is not writable")
+        raise CgraphError(f"cannot write {path}: the directory {directory} is not writable",
+                          kind="usage")
 
 
 @contextlib.contextmanager
@@ -52,8 +56,15 @@ def atomic_open(path: str, mode: str = "w", encoding: str | None = "utf-8", newl
         yield stream
         stream.flush()
         return
+    path = os.fspath(path)
     check_writable(path)
     directory = os.path.dirname(os.path.abspath(path))
+    try:
+        perms = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        perms = 0o666 & ~mask
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding,
@@ -61,15 +72,21 @@ def atomic_open(path: str, mode: str = "w", encoding: str | None = "utf-8", newl
             yield fp
             fp.flush()
             os.fsync(fp.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, perms)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            from ..errors import CgraphError
-
             raise CgraphError(f"cannot write {path}: {exc.strerror or exc}", kind="io") from None
         raise
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write all of `data` to `path`, or nothing; `-` writes to standard output."""
+    if path == "-" and getattr(sys.stdout, "buffer", None) is None:
+        sys.stdout.write(data.decode("utf-8", "replace"))  # a text-only stream (tests)
+        return
+    sys.stdout.flush()
+    with atomic_open(path, "wb") as fp:
+        fp.write(data)

@@ -42,6 +42,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from .atomic import atomic_open
+from .numfmt import fmt_float
 from .errors import CgraphError, Diagnostic
 
 #: elements per batched value a chunk of rows aims for (128 KiB of float64: stays in
@@ -472,19 +473,10 @@ def _cells(col: np.ndarray, digits: Optional[int] = None) -> list:
     if kind in "iu":
         return [str(v) for v in col.tolist()]
     if digits is not None:
-        return [_fmt_digits(v, digits) for v in col.tolist()]
+        return [fmt_float(v, digits) for v in col.tolist()]
     if col.dtype == np.float64:
         return list(map(float.__repr__, col.tolist()))
     return [str(v) for v in col.astype(str).tolist()]  # float32: its own shortest form
-
-
-def _fmt_digits(x: float, digits: int) -> str:
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    text = f"{x:.{digits}g}"
-    return "0" if text == "-0" else text
 
 
 _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}

@@ -39,6 +39,14 @@ class Arg:
         return f"{self.name}={text}"
 
 
+def partial_of_x(deriv: str) -> str:
+    """A one-input derivative text written in `x` ("cos(x)") as the `partials`
+    template `--explain` fills in ("cos({0})")."""
+    import re
+
+    return re.sub(r"\bx\b", "{0}", deriv)
+
+
 def parse_signature(sig: str) -> tuple[Arg, ...]:
     """`"x, axis:axes=none, keepdims:bool=false"` -> Args. A bare name is a tensor."""
     out = []

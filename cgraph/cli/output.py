@@ -41,13 +41,9 @@ def fmt_number(x, digits: int = DEFAULT_DIGITS) -> str:
         return "true" if x else "false"
     if isinstance(x, (int, np.integer)):
         return str(int(x))
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    text = f"{x:.{digits}g}"
-    return "0" if text == "-0" else text
+    from ..numfmt import fmt_float
+
+    return fmt_float(float(x), digits)
 
 
 def _cells(arr: np.ndarray, digits: int) -> list[str]:

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..ir import F
-from ..registry import broadcast_shape, defop, same_shape
+from ..registry import broadcast_shape, defop, partial_of_x, same_shape
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
@@ -20,7 +20,7 @@ def unary(name, forward, dfdx, deriv, doc, domain="real", scalar=None, sig="x", 
     else:
         vjp = lambda g, out, x, **kw: (g * dfdx(x, out, **kw),)  # noqa: E731
     return defop(name, sig, forward, same_shape, vjp, doc=doc, deriv=deriv,
-                 partials=(deriv,), domain=(domain,), family="elementwise",
+                 partials=(partial_of_x(deriv),), domain=(domain,), family="elementwise",
                  scalar=scalar, elementwise=True, symbol=symbol or name, batch="elementwise")
 
 

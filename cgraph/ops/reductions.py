@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import shapes as S
 from ..ir import F
-from ..registry import defop, reduce_shape
+from ..registry import defop, partial_of_x, reduce_shape
 
 RSIG = "x, axis:axes=none, keepdims:bool=false"
 
@@ -32,7 +32,7 @@ def count(x, axis) -> float:
 
 
 def reduction(name, forward, vjp, deriv, doc, domain="real", dtype="float"):
-    return defop(name, RSIG, forward, reduce_shape, vjp, doc=doc, deriv=deriv, partials=(deriv,),
+    return defop(name, RSIG, forward, reduce_shape, vjp, doc=doc, deriv=deriv, partials=(partial_of_x(deriv),),
                  domain=(domain,), family="reductions", symbol=name, dtype=dtype, batch="reduce")
 
 

@@ -103,8 +103,8 @@ class Graph:
         n = S.size(shape)
         if n is not None and n * self.float_dtype.itemsize > self.max_bytes:
             raise S.ShapeError(
-                f"a tensor of shape {S.fmt(shape)} would take {_human(n * self.float_dtype.itemsize)}, "
-                f"more than the memory limit of {_human(self.max_bytes)}",
+                f"a tensor of shape {S.fmt(shape)} would take {human_bytes(n * self.float_dtype.itemsize)}, "
+                f"more than the memory limit of {human_bytes(self.max_bytes)}",
                 hint="make it smaller, or raise the limit with --max-memory", kind="value")
 
     def _run(self, node: Node, args: list):
@@ -227,7 +227,7 @@ def default_max_bytes() -> int:
         return 8 << 30
 
 
-def _human(n: int) -> str:
+def human_bytes(n: int) -> str:
     for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
         if n < 1000 or unit == "PB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"

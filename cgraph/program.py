@@ -125,6 +125,36 @@ class Program:
         return self._result(plan.graph, values, info)
 
     @_without_gc
+    def pass_report(self) -> dict:
+        """What the optimiser does to this program, without running it: the node
+        count after each pass for the forward graph and for forward + backward
+        (when the output is a scalar), and the memory plan's peak bytes before
+        (nothing freed, nothing reused) and after. Sizes come from the shapes
+        known at build time (declared inputs, defaults); unknown ones count 0."""
+        from .build import Builder
+        from .execute import Plan
+        from .optimize import optimize
+
+        out: dict = {}
+        for part in ("forward", "backward"):
+            g = self._graph()
+            Builder(self.ast, g, {}, self.max_iterations).build()
+            y = next(iter(g.outputs.values()), None)
+            if part == "backward" and (y is None or g.nodes[y].shape != ()):
+                out[part] = None  # a non-scalar output has no gradient to plan
+                continue
+            info = self._differentiate(g, part == "backward", None, None, False)
+            targets = list(g.outputs.values()) + list(info["grad_of"].values())
+            before = Plan(g, targets).naive_bytes
+            passes: list = []
+            remap = optimize(g, targets, report=passes)
+            plan = Plan(g, [remap.get(t, t) for t in targets])
+            unknown = any(n.shape is None or None in n.shape for n in g.nodes)
+            out[part] = {"passes": passes, "bytes_before": before, "bytes_after": plan.peak_bytes,
+                         "shapes_known": not unknown}
+        return out
+
+    @_without_gc
     def build_result(self, inputs: Optional[dict] = None, grad: bool = False, of=None,
                      wrt=None) -> Result:
         """The static graph (with its backward part) as a Result, without running it:

@@ -165,3 +165,18 @@ def test_pipeline_report_counts_nodes():
     names = [n for n, _ in report]
     assert names[0] == "built" and "common subexpressions" in names and "dead code" in names
     assert report[-1][1] <= report[0][1]
+
+
+def test_check_passes_reports_counts_and_memory(capsys):
+    from cgraph.cli import run as cli
+
+    src = "input x: [1000]\ny = sum(exp(sin(x) * 2) * cos(x) + x * 1 + 0)\n"
+    assert cli(["check", src, "--passes"]) == 0
+    out = capsys.readouterr().out
+    for name in ("built", "dead code", "constant folding", "algebraic simplification",
+                 "common subexpressions", "elementwise fusion", "peak memory, planned"):
+        assert name in out
+    report = Program(src).pass_report()
+    fwd, bwd = report["forward"], report["backward"]
+    assert fwd["passes"][-1][1] < fwd["passes"][0][1]  # x*1 + 0 simplified away
+    assert bwd["bytes_after"] < bwd["bytes_before"] and bwd["shapes_known"]

@@ -256,9 +256,13 @@ def jacobian_command(o) -> int:
 
 # -------------------------------------------------------------------- check
 @command("check", SOURCES, MODE, DTYPE, SEED, MAX_ITERATIONS, JSON, QUIET,
+         Param("passes", ("--passes",), bool, False,
+               help="also show what the optimiser does: nodes after each pass, for the "
+                    "forward and the forward+backward graph, and the memory plan's peak bytes"),
          help="Parse, build and shape-check programs without running them; report every "
               "error of every file (exit 1 if any).",
-         examples=["cgraph check model.cg", "cgraph check examples/*.cg --json"])
+         examples=["cgraph check model.cg", "cgraph check examples/*.cg --json",
+                   "cgraph check examples/mlp.cg --passes"])
 def check_command(o) -> int:
     from ..errors import CgraphError
     from .output import Printer
@@ -278,6 +282,8 @@ def check_command(o) -> int:
         try:
             program = compile_source(o, text, file)
             summary = _summary(program, o.mode)
+            if o.passes and summary["built"]:
+                summary["passes"] = program.pass_report()
         except CgraphError as exc:
             failed += 1
             report(exc)
@@ -286,6 +292,9 @@ def check_command(o) -> int:
         results.append({"source": src, "ok": True, **summary})
         if not printer.json and not printer.quiet:
             printer.line(f"{file}: ok: " + _summary_text(summary))
+            if "passes" in summary:
+                for line in _passes_text(summary["passes"]):
+                    printer.line(line)
     if printer.json:
         printer.document({"files": results, "failed": failed + sum(1 for r in results if "error" in r)})
     if usage:
@@ -315,6 +324,23 @@ def _summary(program, mode: str) -> dict:
     g = program.check()
     out.update(inputs=list(g.inputs), outputs=list(g.outputs), built=True)
     return out
+
+
+def _passes_text(report: dict) -> list:
+    """The optimiser's report as aligned lines: one column per graph."""
+    from ..ir import human_bytes
+
+    parts = [(k, v) for k, v in report.items() if v is not None]
+    names = [name for name, _ in parts[0][1]["passes"]]
+    heads = {"forward": "forward nodes", "backward": "with backward"}
+    lines = ["  " + f"{'pass':<26}" + "".join(f"{heads[k]:>18}" for k, _ in parts)]
+    for row, name in enumerate(names):
+        lines.append("  " + f"{name:<26}" + "".join(f"{v['passes'][row][1]:>18,}" for _, v in parts))
+    for label, key in (("peak memory, unplanned", "bytes_before"), ("peak memory, planned", "bytes_after")):
+        lines.append("  " + f"{label:<26}" + "".join(f"{human_bytes(v[key]):>18}" for _, v in parts))
+    if not all(v["shapes_known"] for _, v in parts):
+        lines.append("  (some shapes are only known when it runs: their bytes are not counted)")
+    return lines
 
 
 def _summary_text(s: dict) -> str:

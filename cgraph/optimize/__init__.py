@@ -26,7 +26,8 @@ PASSES: list[tuple[str, Callable]] = [
 def optimize(g, targets, report: Optional[list] = None, fusion: bool = True) -> dict:
     """Optimise g in place for computing `targets`; return old id -> new id.
 
-    `report`, when given, receives (pass name, node count after it).
+    `report`, when given, receives (pass name, live node count after it):
+    the nodes the targets, leaves and side effects still need.
     """
     remap = {i: i for i in range(len(g.nodes))}
     if report is not None:
@@ -43,5 +44,17 @@ def optimize(g, targets, report: Optional[list] = None, fusion: bool = True) -> 
         if moved:
             remap = {old: moved.get(new, new) for old, new in remap.items()}
         if report is not None:
-            report.append((name, len(g.nodes)))
+            report.append((name, _live(g, [remap[t] for t in targets])))
     return remap
+
+
+def _live(g, targets) -> int:
+    need = bytearray(len(g.nodes))
+    for t in list(targets) + list(g.effects) + list(g.leaves.values()):
+        if t is not None:
+            need[t] = 1
+    for i in range(len(g.nodes) - 1, -1, -1):
+        if need[i]:
+            for j in g.nodes[i].inputs:
+                need[j] = 1
+    return sum(need)

@@ -182,9 +182,9 @@ def shared_total(gb: Graph, i: int, batched: bool, n: int) -> int:
 
 # -------------------------------------------------------------------- rules
 def rule_for(op: R.OpDef) -> Callable:
-    rule = op.batch
-    if rule is None:
-        rule = EXTRA.get(op.name, "loop")
+    if op.name in AFTER_BATCHING:  # pragma: no cover - batching runs before optimising
+        raise RuntimeError(f"{op.name} is made by the optimiser, after batching")
+    rule = op.batch if op.batch is not None else "loop"
     return RULES[rule] if isinstance(rule, str) else rule
 
 
@@ -509,17 +509,17 @@ RULES: dict[str, Callable] = {
     "loop": loop_rule,
 }
 
-#: ops declared outside cgraph/ops (the optimiser's `fused`) that batch by a generic rule
-EXTRA = {"fused": "elementwise"}
+#: ops the optimiser makes; a graph is batched before it is optimised, so they need no rule
+AFTER_BATCHING = {"fused", "fused_out"}
 
 
 def loop_ops() -> list[str]:
     """The registry ops that run once per row (no batching rule), by name."""
     out = []
     for op in R.load().values():
-        if not op.tensor_args or op.forward is None:
-            continue  # never batched: no tensor inputs, or expanded by the builder
-        rule = op.batch if op.batch is not None else EXTRA.get(op.name, "loop")
+        if not op.tensor_args or op.forward is None or op.name in AFTER_BATCHING:
+            continue  # never batched: no tensor inputs, expanded by the builder, or optimiser-made
+        rule = op.batch if op.batch is not None else "loop"
         if rule == "loop":
             out.append(op.name)
     return out

@@ -341,90 +341,92 @@ class _AstBuilder:
 
 
 # --------------------------------------------------------- parser build
+#
+# Two engines drive the same loop (`_Run`) and the same callbacks:
+#
+#   _TableEngine  the LALR table, lexer regexps and rule shapes that lark
+#                 built, kept as JSON in the private cache and rebuilt by
+#                 `cgraph.lalr` without importing lark (a warm start);
+#   _LarkEngine   lark itself: its lexer, its table, its tree-builder
+#                 callbacks. Used with CGRAPH_NO_CACHE=1, and to build the
+#                 table on a cache miss.
+#
+# The tests run everything through both and require the same result.
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _grammar_file() -> Optional[str]:
+    """The path of cgraph.lark, found without importlib.resources (3-8 ms):
+    a wheel has it in cgraph/grammar/; a checkout (editable or on
+    PYTHONPATH) has the package `cgraph.grammar` mapped to grammar/ beside
+    cgraph/."""
+    for path in (os.path.join(_HERE, "grammar", "cgraph.lark"),
+                 os.path.join(os.path.dirname(_HERE), "grammar", "cgraph.lark")):
+        if os.path.isfile(path):
+            return path
+    try:
+        import cgraph.grammar as g      # wherever an installer mapped it
+    except ImportError:
+        return None
+    f = getattr(g, "__file__", None)
+    path = os.path.join(os.path.dirname(f), "cgraph.lark") if f else None
+    return path if path and os.path.isfile(path) else None
+
+
 def _grammar_text() -> str:
-    from pathlib import Path
+    path = _grammar_file()
+    if path is not None:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    from importlib.resources import files     # e.g. a zipped install
 
+    return (files("cgraph.grammar") / "cgraph.lark").read_text(encoding="utf-8")
+
+
+def _lark_version() -> str:
+    """lark's version, read from its source without importing it (~40 ms)."""
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        spec = find("lark", None) if find is not None else None
+        if spec is not None:
+            break
+    else:
+        return "none"
+    origin = spec.origin
     try:
-        from importlib.resources import files
-
-        return (files("cgraph.grammar") / "cgraph.lark").read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-        # a source checkout that is not installed: grammar/ sits beside cgraph/
-        return (Path(__file__).resolve().parent.parent / "grammar" / "cgraph.lark").read_text(
-            encoding="utf-8")
-
-
-def _private_cache_dir() -> Optional[str]:
-    """`$XDG_CACHE_HOME/cgraph` or `~/.cache/cgraph`, only if it is a real
-    directory owned by us that nobody else can write; the cache holds a
-    pickle, and loading someone else's pickle would run their code."""
-    if os.environ.get("CGRAPH_NO_CACHE") or not hasattr(os, "getuid"):
-        return None
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    if not os.path.isabs(base):
-        return None
-    path = os.path.join(base, "cgraph")
-    try:
-        os.makedirs(base, mode=0o700, exist_ok=True)
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
-        st = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
-        return None
-    return path
+        with open(origin, encoding="utf-8") as f:
+            m = re.search(r"""^__version__\s*(?::\s*str\s*)?=\s*['"]([^'"]+)['"]""", f.read(), re.M)
+        if m:
+            return m.group(1)
+        st = os.stat(origin)
+        return f"{origin}:{st.st_size}:{st.st_mtime_ns}"
+    except (OSError, TypeError, ValueError):
+        return f"unknown:{origin}"
 
 
-def _cache_file(grammar: str) -> Optional[str]:
-    import hashlib
+def _build_lark(grammar: str):
+    from lark import Lark
 
-    import lark
-
-    d = _private_cache_dir()
-    if d is None:
-        return None
-    key = "\0".join([grammar, lark.__version__, sys.version, repr(sorted(_LARK_OPTIONS.items()))])
-    name = "parser-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:24] + ".lark-cache"
-    path = os.path.join(d, name)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        _forget_stale(d, name)
-        return path
-    except OSError:
-        return None
-    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
-        return None
-    return path
+    return Lark(grammar, transformer=_AstBuilder(), **_LARK_OPTIONS)
 
 
-def _forget_stale(d: str, keep: str) -> None:
-    """Drop caches of older grammars (ours only: our prefix and suffix)."""
-    try:
-        for n in os.listdir(d):
-            if n != keep and n.startswith("parser-") and n.endswith(".lark-cache"):
-                os.unlink(os.path.join(d, n))
-    except OSError:
-        pass
+class _LarkEngine:
+    """lark's own lexer, table and callbacks. The table is recompiled for
+    `_Run`'s loop: per state, terminal -> next state (shift) or (length,
+    callback, goto symbol) (reduce), and nonterminal -> next state (goto).
+    A reduction that only wraps one child (`?rule: other`) gets no
+    callback: the child is the value."""
 
-
-class _Engine:
-    """What one process builds once: the Lark object, its lexer, and the
-    LALR table recompiled for `_Run`'s loop: per state, terminal -> next
-    state (shift) or (length, callback, goto symbol) (reduce), and
-    nonterminal -> next state (goto). A reduction that only wraps one child
-    (`?rule: other`) gets no callback: the child is the value."""
+    kind = "lark"
 
     def __init__(self, lk):
         from lark.grammar import NonTerminal
+        from lark.lexer import Token
         from lark.parsers.lalr_analysis import Shift
 
         self.lark = lk
+        self.Token = Token
         self.lexer = lk._build_lexer()
         conf = lk.parse_interactive("").parser_state.parse_conf
         # our own state numbers, so "shift" is simply an int
@@ -445,31 +447,227 @@ class _Engine:
                     if red is None:
                         exp = arg.expansion
                         unit = (arg.options.expand1 and arg.alias is None and len(exp) == 1
-                                and isinstance(exp[0], NonTerminal))
+                                and isinstance(exp[0], NonTerminal) and not exp[0].name.startswith("_"))
                         red = (len(exp), None if unit else conf.callbacks[arg], arg.origin.name)
                         reductions[id(arg)] = red
                     acts[sym] = red
             self.actions[number[state]], self.gotos[number[state]] = acts, gotos
 
+    def tokens(self, text: str, on_error):
+        """lark's lexer over `text`; at a character no token matches,
+        `on_error(pos, line, column)` says where to carry on."""
+        from lark.exceptions import UnexpectedCharacters
+        from lark.lexer import LexerThread
 
-_engine: Optional[_Engine] = None
+        thread = LexerThread.from_text(self.lexer, text)
+        counter = thread.state.line_ctr
+        while True:
+            try:
+                yield from thread.lex(None)
+                return
+            except UnexpectedCharacters:
+                pos = counter.char_pos
+                new = on_error(pos, counter.line, counter.column)
+            counter.feed(text[pos:new])
+
+
+class _TableEngine:
+    """The exported table, lexer and rule shapes, run by `cgraph.lalr`."""
+
+    kind = "table"
+
+    def __init__(self, data: dict):
+        from .lalr import Tables
+
+        t = Tables(data, _AstBuilder())
+        self.actions, self.gotos, self.start, self.end = t.actions, t.gotos, t.start, t.end
+        self.Token, self.tokens = t.Token, t.tokens
+
+
+# -- the private cache of exported tables
+_CACHE_PREFIX, _CACHE_SUFFIX = "parser-", ".json"
+_MAX_CACHE_BYTES = 8 << 20
+
+
+def _private_cache_dir() -> Optional[str]:
+    """`$XDG_CACHE_HOME/cgraph` or `~/.cache/cgraph`, only if it is a real
+    directory owned by us that nobody else can write: its tables decide
+    what every program means."""
+    if os.environ.get("CGRAPH_NO_CACHE") or not hasattr(os, "getuid"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):
+        return None
+    path = os.path.join(base, "cgraph")
+    try:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            os.makedirs(base, mode=0o700, exist_ok=True)
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+            st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return None
+    return path
+
+
+def _cache_key(grammar: str) -> dict:
+    """Everything the exported tables depend on; compared exactly on load."""
+    from .lalr import FORMAT
+
+    return {"format": FORMAT, "grammar": grammar, "lark": _lark_version(),
+            "python": sys.version, "options": repr(sorted(_LARK_OPTIONS.items()))}
+
+
+def _cache_path(d: str, key: dict) -> str:
+    from .lalr import digest
+
+    blob = "\0".join(f"{k}={key[k]}" for k in sorted(key)).encode("utf-8")
+    return os.path.join(d, _CACHE_PREFIX + digest(blob)[:24] + _CACHE_SUFFIX)
+
+
+def _read_tables(path: str, key: dict) -> Optional[dict]:
+    """The tables stored at `path` for exactly `key`, or None: missing,
+    not a regular file of ours that only we can write, damaged, or for
+    another grammar / lark / Python / format."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022
+                or st.st_size > _MAX_CACHE_BYTES):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            raw = f.read(_MAX_CACHE_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    import json
+
+    from .lalr import digest
+
+    head, sep, body = raw.partition(b"\n")
+    try:
+        header = json.loads(head)
+        if (not sep or type(header) is not dict or header.get("key") != key
+                or header.get("size") != len(body) or header.get("check") != digest(body)):
+            return None
+        data = json.loads(body)
+    except ValueError:          # JSON or UTF-8 errors
+        return None
+    return data if type(data) is dict else None
+
+
+def _write_tables(path: str, key: dict, body: bytes) -> None:
+    """Store atomically (a private temporary file, then rename), so a
+    concurrent reader sees the old file or the new one, never a part."""
+    import json
+
+    from .lalr import digest
+
+    header = json.dumps({"key": key, "size": len(body), "check": digest(body)},
+                        separators=(",", ":")).encode("utf-8")
+    d, name = os.path.split(path)
+    tmp = os.path.join(d, f".{name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(header + b"\n" + body)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return
+    _forget_stale(d, name)
+
+
+def _forget_stale(d: str, keep: str) -> None:
+    """Drop tables of other grammars, old lark pickles, and temporary files
+    left by a writer that died (ours only: our prefix and suffixes)."""
+    import time
+
+    try:
+        for n in os.listdir(d):
+            p = os.path.join(d, n)
+            if n.startswith(_CACHE_PREFIX) and n != keep and n.endswith((_CACHE_SUFFIX, ".lark-cache")):
+                os.unlink(p)
+            elif n.startswith("." + _CACHE_PREFIX) and n.endswith(".tmp"):
+                if os.lstat(p).st_mtime < time.time() - 3600:
+                    os.unlink(p)
+    except OSError:
+        pass
+
+
+def _export(lk) -> Optional[bytes]:
+    """The JSON text of lark's tables, or None if they cannot be exported."""
+    import json
+
+    from .lalr import Unsupported, export
+
+    try:
+        return json.dumps(export(lk), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except Unsupported:
+        return None
+
+
+def _load_engine():
+    """A warm start: the cached tables, no lark. A miss: lark builds the
+    parser, its tables are exported (and cached when the cache is usable)
+    and run the same way as a warm start would run them. lark itself
+    parses only with CGRAPH_NO_CACHE=1 or when the export is refused."""
+    grammar = _grammar_text()
+    if os.environ.get("CGRAPH_NO_CACHE"):
+        return _LarkEngine(_build_lark(grammar))
+    key = _cache_key(grammar)
+    d = _private_cache_dir()
+    path = _cache_path(d, key) if d is not None else None
+    if path is not None:
+        data = _read_tables(path, key)
+        if data is not None:
+            try:
+                return _TableEngine(data)
+            except Exception:       # damaged beyond the checksum: rebuild
+                pass
+    lk = _build_lark(grammar)
+    body = _export(lk)
+    if body is None:
+        return _LarkEngine(lk)
+    import json
+
+    eng = _TableEngine(json.loads(body))
+    if path is not None:
+        _write_tables(path, key, body)
+    return eng
+
+
+_engine = None
 _lock = threading.Lock()
 
 
-def _get_engine() -> _Engine:
+def _get_engine():
     """Built on first use, memoised for the process."""
     global _engine
     if _engine is None:
         with _lock:
             if _engine is None:
-                from lark import Lark
-
-                grammar = _grammar_text()
-                cache = _cache_file(grammar)
-                opts = dict(_LARK_OPTIONS, transformer=_AstBuilder())
-                if cache:
-                    opts["cache"] = cache
-                _engine = _Engine(Lark(grammar, **opts))
+                _engine = _load_engine()
     return _engine
 
 
@@ -494,22 +692,18 @@ def _show_char(ch: str) -> str:
     return f"'{ch}'" if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
 
 
-def _lex(lexer, text: str, file: str, diags: list):
-    """The tokens of `text`, lazily. A character no token matches is
-    reported and skipped; an unterminated string is reported and skipped to
-    the end of its line."""
-    from lark.exceptions import UnexpectedCharacters
-    from lark.lexer import LexerThread
+class _BadChars:
+    """What the lexer does where no token matches (both engines): a stray
+    character is reported and skipped (a run of them, one report); an
+    unterminated string is reported and skipped to the end of its line."""
 
-    thread = LexerThread.from_text(lexer, text)
-    counter = thread.state.line_ctr
-    last_bad = None   # (index in diags, end position) of the previous bad character
-    while True:
-        try:
-            yield from thread.lex(None)
-            return
-        except UnexpectedCharacters:
-            pos, line, col = counter.char_pos, counter.line, counter.column
+    def __init__(self, text: str, file: str, diags: list):
+        self.text, self.file, self.diags = text, file, diags
+        self.last_bad = None  # (index in diags, end position) of the previous bad character
+
+    def __call__(self, pos: int, line: int, col: int) -> int:
+        """Report what is at `pos`; returns where lexing carries on."""
+        text, file, diags = self.text, self.file, self.diags
         ch = text[pos]
         if ch in "\"'":
             eol = text.find("\n", pos)
@@ -517,9 +711,9 @@ def _lex(lexer, text: str, file: str, diags: list):
             diags.append(Diagnostic("syntax", "unterminated string",
                                     Span(file, line, col, line, col + eol - pos),
                                     f"close the string with {ch} on the same line"))
-            counter.feed(text[pos:eol])
-            last_bad = None
-            continue
+            self.last_bad = None
+            return eol
+        last_bad = self.last_bad
         if last_bad is not None and last_bad[1] == pos:
             k = last_bad[0]
             s = diags[k].span
@@ -530,8 +724,13 @@ def _lex(lexer, text: str, file: str, diags: list):
         else:
             diags.append(Diagnostic("syntax", f"unexpected character {_show_char(ch)}",
                                     Span(file, line, col, line, col + 1), _CHAR_HINTS.get(ch)))
-        last_bad = (len(diags) - 1, pos + 1)
-        counter.feed(ch)
+        self.last_bad = (len(diags) - 1, pos + 1)
+        return pos + 1
+
+
+def _lex(eng, text: str, file: str, diags: list):
+    """The tokens of `text`, lazily, with bad characters reported."""
+    return eng.tokens(text, _BadChars(text, file, diags))
 
 
 # ------------------------------------------------------------------ layout
@@ -715,8 +914,8 @@ class _Run:
     """One parse: feeds the layout's tokens to the LALR table, and when the
     table refuses one, reports it and recovers at the next statement."""
 
-    def __init__(self, text: str, file: str):
-        self.text, self.file = text, file
+    def __init__(self, text: str, file: str, engine=None):
+        self.text, self.file, self.engine = text, file, engine
         self.diags: list = []
 
     def parse(self):
@@ -739,12 +938,10 @@ class _Run:
         return any(d.span is not None and first <= d.span.line <= tok.line for d in self.diags)
 
     def _parse(self, never_closed: frozenset):
-        from lark.lexer import Token
-
-        eng = _get_engine()
+        eng = self.engine or _get_engine()
         _ctx.file, _ctx.diags = self.file, self.diags
-        lay = _Layout(_lex(eng.lexer, self.text + "\n", self.file, self.diags),
-                      self.text, self.file, self.diags, Token, never_closed)
+        lay = _Layout(_lex(eng, self.text + "\n", self.file, self.diags),
+                      self.text, self.file, self.diags, eng.Token, never_closed)
         actions, gotos, end_state = eng.actions, eng.gotos, eng.end
         ss, vs = [eng.start], []
         self.ss, self.vs = ss, vs
@@ -924,6 +1121,11 @@ def _normalise(text: str) -> str:
 def parse(text: str, file: str = "<expr>") -> A.Program:
     """Parse cgraph source. Raises `CgraphError` (kind "syntax") holding every
     syntax error found; `Program.source` is the text with line ends as "\\n"."""
+    return _parse(text, file, None)
+
+
+def _parse(text: str, file: str, engine) -> A.Program:
+    """`parse` with a given engine (None: the process's own)."""
     if not isinstance(text, str):
         raise TypeError("parse() takes str; use parse_bytes() for bytes")
     text = _normalise(text)
@@ -938,7 +1140,7 @@ def parse(text: str, file: str = "<expr>") -> A.Program:
         col = nul - (text.rfind("\n", 0, nul) + 1) + 1
         raise _fail([Diagnostic("syntax", "the source contains a NUL character; is it a binary file?",
                                 Span(file, line, col, line, col + 1))], text, file)
-    run = _Run(text, file)
+    run = _Run(text, file, engine)
     try:
         body = run.parse()
     finally:
@@ -954,6 +1156,10 @@ def parse(text: str, file: str = "<expr>") -> A.Program:
 
 def parse_bytes(data: bytes, file: str = "<expr>") -> A.Program:
     """Decode UTF-8 (a BOM is allowed) and parse; bad UTF-8 is a diagnostic."""
+    return _parse_bytes(data, file, None)
+
+
+def _parse_bytes(data: bytes, file: str, engine) -> A.Program:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -966,4 +1172,4 @@ def parse_bytes(data: bytes, file: str = "<expr>") -> A.Program:
             "syntax",
             f"the source is not valid UTF-8 (byte 0x{data[start]:02x} at line {line}, column {col})",
             Span(file, line, col, line, col + 1), "save the file as UTF-8")], shown, file)
-    return parse(text, file)
+    return _parse(text, file, engine)

@@ -180,3 +180,28 @@ def test_check_passes_reports_counts_and_memory(capsys):
     fwd, bwd = report["forward"], report["backward"]
     assert fwd["passes"][-1][1] < fwd["passes"][0][1]  # x*1 + 0 simplified away
     assert bwd["bytes_after"] < bwd["bytes_before"] and bwd["shapes_known"]
+
+
+def test_fusion_region_with_several_outputs_spans_forward_and_backward():
+    x = np.random.default_rng(1).random(300_000)
+    src = "input x\nL = sum(tanh(x) * sin(x) + exp(-x * x))\n"
+    g = Program(src).build({"x": x}, grad=True)
+    assert ops_of(g).count("fused") == 1 and ops_of(g).count("fused_out") == 2
+    _, g1 = Program(src).gradients({"x": x})
+    _, g2 = Program(src, optimize=False).gradients({"x": x})
+    np.testing.assert_array_equal(g1["x"], g2["x"])
+
+
+def test_fusion_never_joins_across_a_reduction():
+    """x -> t -> sum(t) -> y = t * sum(t): y needs all of t first, so it is another step."""
+    g = Graph()
+    x = leaf(g, shape=(300_000,))
+    t = F.exp(x) * 2.0
+    y = (t * F.sum(t)) + 1.0
+    fuse.run(g, [y.id])
+    order = ops_of(g)
+    assert order.index("sum") < len(order) - 1
+    xv = np.random.rand(300_000)
+    out = Plan(g, [g.nodes[-1].id]).run({"x": xv})[g.nodes[-1].id]
+    tv = np.exp(xv) * 2.0
+    np.testing.assert_allclose(out, tv * tv.sum() + 1.0, rtol=1e-12)

@@ -236,7 +236,7 @@ def _broadcast_to_shape(s, shape):
 
 
 defop("broadcast_to", "x, shape:shape",
-      lambda x, shape: np.array(np.broadcast_to(x, _int_list(shape))),
+      lambda x, shape: np.broadcast_to(x, _int_list(shape)),  # a view: no copy
       _broadcast_to_shape,
       lambda g, out, x, shape: (F.sum_to(g, shape=list(x.shape)),),
       doc="repeat x along new or size-1 axes to the given shape (NumPy broadcasting)",

@@ -1,0 +1,348 @@
+"""The parser's tables as data, and a small runtime that needs no lark.
+
+Lark builds cgraph's LALR(1) parser from `grammar/cgraph.lark`; importing
+lark and loading its parser costs ~40-50 ms, more than the rest of a
+calculator run. So once lark has built the parser, `export` writes down
+everything parsing needs, as plain JSON-able data:
+
+* the lexer: lark's own scanner regexps (one alternation of named groups,
+  in lark's priority order, exactly the strings lark compiles), which token
+  types may span lines, which are ignored, and the keyword table lark
+  applies to names (`if` lexes as NAME, then becomes IF);
+* the LALR table: per state, terminal -> shift to state / reduce by rule,
+  and nonterminal -> goto state;
+* the rules: origin, length, the callback name lark would call (alias or
+  rule name) and how lark's tree builder shapes the children first (which
+  ones it keeps, which `_rule` children it splices in, where `[x]` puts a
+  None, whether a `?rule` with one child is replaced by that child).
+
+`Tables` turns that data back into a parser: `re` compiles the regexps,
+`Tables.tokens` lexes exactly as lark's basic lexer does, and `actions` /
+`gotos` hold reductions bound to the caller's callbacks, in the shape the
+driver loop in `cgraph.parse` runs. Nothing here imports lark except
+`export`, which is only called on a cache miss.
+"""
+from __future__ import annotations
+
+import re
+
+__all__ = ["FORMAT", "Token", "Tables", "Unsupported", "export", "digest"]
+
+FORMAT = "cgraph-lalr/1"
+"""Bump when the data's shape or meaning changes: old files are ignored."""
+
+
+class Unsupported(Exception):
+    """The grammar uses a lark feature this runtime does not reproduce."""
+
+
+class Token(str):
+    """A token, interchangeable with lark's `Token` for the parser's use:
+    a str (its text) with a type and a position."""
+
+    __slots__ = ("type", "start_pos", "value", "line", "column", "end_line", "end_column", "end_pos")
+
+    def __new__(cls, type, value, start_pos=None, line=None, column=None,
+                end_line=None, end_column=None, end_pos=None):
+        self = str.__new__(cls, value)
+        self.type = type
+        self.value = value
+        self.start_pos = start_pos
+        self.line = line
+        self.column = column
+        self.end_line = end_line
+        self.end_column = end_column
+        self.end_pos = end_pos
+        return self
+
+    @classmethod
+    def new_borrow_pos(cls, type_, value, borrow_t):
+        t = borrow_t
+        return cls(type_, value, t.start_pos, t.line, t.column, t.end_line, t.end_column, t.end_pos)
+
+    def __repr__(self):
+        return "Token(%r, %r)" % (self.type, self.value)
+
+    def __reduce__(self):
+        return (self.__class__, (self.type, self.value, self.start_pos, self.line, self.column,
+                                 self.end_line, self.end_column, self.end_pos))
+
+    def __eq__(self, other):
+        if isinstance(other, Token) and self.type != other.type:
+            return False
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+class Tree:
+    """What lark's tree builder makes for a rule the callbacks do not know:
+    here only the `_rule` helpers that a parent splices in."""
+
+    __slots__ = ("data", "children")
+
+    def __init__(self, data, children):
+        self.data, self.children = data, children
+
+    def __repr__(self):
+        return "Tree(%r, %r)" % (self.data, self.children)
+
+
+# a cheap, dependency-free checksum (hashlib costs ~2 ms to import): the
+# bytes as one big integer modulo a Mersenne prime. Any change within 127
+# consecutive bits changes it; it guards against damage, not malice (the
+# cache directory is private, and the file's full key is compared exactly).
+_P = (1 << 127) - 1
+
+
+def digest(data: bytes) -> str:
+    return format(int.from_bytes(data, "little") % _P, "032x")
+
+
+# ------------------------------------------------------------------ export
+def export(lk) -> dict:
+    """The data of a built `lark.Lark` (parser="lalr", lexer="basic") that
+    `Tables` needs. Raises `Unsupported` for what `Tables` cannot mimic."""
+    from functools import partial
+
+    from lark.lexer import BasicLexer, PatternStr, UnlessCallback
+    from lark.parse_tree_builder import (ChildFilterLALR, ChildFilterLALR_NoPlaceholders,
+                                         ExpandSingleChild)
+    from lark.parsers.lalr_analysis import Shift
+
+    opts, conf = lk.options, lk.lexer_conf
+    if opts.parser != "lalr" or opts.postlex is not None or opts.propagate_positions:
+        raise Unsupported("only a plain LALR parser is exported")
+    if conf.re_module is not re or conf.use_bytes or conf.callbacks:
+        raise Unsupported("lexer options")
+
+    # -- lexer
+    lexer = lk._build_lexer()
+    if type(lexer) is not BasicLexer:
+        raise Unsupported("only lark's basic lexer is mimicked")
+    scanner = lexer.scanner
+    patterns = [[m.pattern, m.flags] for m in scanner._mres]
+    keywords = {}
+    for ty, cb in lexer.callback.items():
+        if type(cb) is not UnlessCallback:
+            raise Unsupported(f"lexer callback on {ty}")
+        table: dict = {}
+        for t in cb.scanner.terminals:
+            if not isinstance(t.pattern, PatternStr) or t.pattern.flags:
+                raise Unsupported(f"keyword {t.name} is not a plain string")
+            table.setdefault(t.pattern.value, t.name)
+        if any(cb.scanner.fullmatch(v) != n for v, n in table.items()):
+            raise Unsupported(f"keywords of {ty}")
+        keywords[ty] = table
+    lex = {"patterns": patterns, "newline": sorted(lexer.newline_types),
+           "ignore": sorted(lexer.ignore_types), "keywords": keywords}
+
+    # -- rules, shaped as lark's tree builder shapes them
+    transformer = opts.transformer
+    rules, index = [], {}
+    for rule, chain in lk._parse_tree_builder.rule_builders:
+        name = rule.alias or rule.options.template_source or rule.origin.name
+        f = getattr(transformer, name, None)
+        if f is not None and getattr(f, "visit_wrapper", None) is not None:
+            raise Unsupported(f"v_args on {name}")
+        expand1, filt = False, None
+        for k, w in enumerate(chain):
+            if w is ExpandSingleChild and k == 0:
+                expand1 = True
+            elif isinstance(w, partial) and w.func is ChildFilterLALR and not w.keywords:
+                include, nones = w.args
+                filt = [[[i, bool(e), n] for i, e, n in include], nones]
+            elif (isinstance(w, partial) and w.func is ChildFilterLALR_NoPlaceholders
+                  and not w.keywords):
+                include, = w.args
+                filt = [[[i, bool(e), 0] for i, e in include], 0]
+            else:
+                raise Unsupported(f"tree builder step {w!r}")
+        index[rule] = len(rules)
+        rules.append([rule.origin.name, len(rule.expansion), name, expand1, filt])
+
+    # -- the table
+    pconf = lk.parse_interactive("").parser_state.parse_conf
+    origins = {r[0] for r in rules}
+    number = {s: i for i, s in enumerate(pconf.states)}
+    states = []
+    for s, row in pconf.states.items():
+        acts, gotos = {}, {}
+        for sym, (action, arg) in row.items():
+            if action is Shift:
+                (gotos if sym in origins else acts)[sym] = number[arg]
+            else:
+                acts[sym] = -1 - index[arg]
+        states.append([acts, gotos])
+    return {"lexer": lex, "rules": rules, "states": states,
+            "start": number[pconf.start_state], "end": number[pconf.end_state]}
+
+
+# ----------------------------------------------------------------- runtime
+def _check(cond: bool, what: str) -> None:
+    if not cond:
+        raise ValueError("bad parser tables: " + what)
+
+
+def _nat(x) -> bool:
+    return type(x) is int and x >= 0
+
+
+class Tables:
+    """A parser rebuilt from `export`'s data (validated: damaged data
+    raises ValueError, never a wrong parser that crashes later).
+
+    `actions[state]`: terminal -> next state (int, a shift) or
+    (length, callback, origin) (a reduce; callback None: keep the only
+    child); `gotos[state]`: nonterminal -> next state."""
+
+    Token = Token
+
+    def __init__(self, data: dict, callbacks):
+        _check(type(data) is dict, "not an object")
+        lex, rules, states = data["lexer"], data["rules"], data["states"]
+        _check(type(states) is list and type(rules) is list and states and rules, "shape")
+        nstates, nrules = len(states), len(rules)
+        self.start, self.end = data["start"], data["end"]
+        _check(_nat(self.start) and _nat(self.end) and self.start < nstates and self.end < nstates,
+               "start/end")
+
+        # -- lexer
+        pats = lex["patterns"]
+        _check(type(pats) is list and pats, "patterns")
+        mres = []
+        for p, flags in pats:
+            _check(type(p) is str and _nat(flags), "pattern")
+            mres.append(re.compile(p, flags))
+        self._mres = mres
+        self.newline_types = frozenset(lex["newline"])
+        self.ignore_types = frozenset(lex["ignore"])
+        kw = lex["keywords"]
+        _check(type(kw) is dict and all(type(v) is dict for v in kw.values()), "keywords")
+        _check(all(type(k) is str and type(n) is str for v in kw.values() for k, n in v.items()),
+               "keywords")
+        self.keywords = kw
+        names = set().union(*(m.groupindex for m in mres))
+        _check(self.newline_types <= names and self.ignore_types <= names and set(kw) <= names,
+               "lexer types")
+
+        # -- rules
+        reductions = []
+        for r in rules:
+            origin, size, name, expand1, filt = r
+            _check(type(origin) is str and _nat(size) and type(name) is str
+                   and type(expand1) is bool, "rule")
+            if filt is not None:
+                include, nones = filt
+                _check(_nat(nones) and all(
+                    _nat(i) and i < size and type(e) is bool and _nat(n) for i, e, n in include),
+                    "rule filter")
+            if expand1 and filt is None and size == 1:
+                cb = None       # `?rule: other`: the child is the value
+            else:
+                cb = _callback(callbacks, name, expand1, filt)
+            reductions.append((size, cb, origin))
+
+        # -- table
+        actions, gotos = [], []
+        for row in states:
+            acts, gos = row
+            _check(type(acts) is dict and type(gos) is dict, "state")
+            for v in gos.values():
+                _check(_nat(v) and v < nstates, "goto")
+            out = {}
+            for sym, v in acts.items():
+                _check(type(v) is int and -nrules <= v < nstates, "action")
+                out[sym] = v if v >= 0 else reductions[-1 - v]
+            actions.append(out)
+            gotos.append(gos)
+        self.actions, self.gotos = actions, gotos
+
+    def tokens(self, text: str, on_error):
+        """The tokens of `text`, as lark's basic lexer makes them. At a
+        character no token matches, `on_error(pos, line, column)` says
+        where to carry on (a position past `pos`)."""
+        mres = self._mres
+        if len(mres) == 1:
+            match = mres[0].match
+        else:
+            def match(s, p):
+                for mre in mres:
+                    m = mre.match(s, p)
+                    if m:
+                        return m
+                return None
+        newline, ignore, keywords = self.newline_types, self.ignore_types, self.keywords
+        Tok = Token
+        pos, line, bol, end = 0, 1, 0, len(text)     # bol: where the current line begins
+        while pos < end:
+            m = match(text, pos)
+            if m is None:
+                new = on_error(pos, line, pos - bol + 1)
+                skipped = text[pos:new]
+                n = skipped.count("\n")
+                if n:
+                    line += n
+                    bol = pos + skipped.rindex("\n") + 1
+                pos = new
+                continue
+            value, ty, npos = m.group(), m.lastgroup, m.end()
+            start, sline, scol = pos, line, pos - bol + 1
+            if ty in newline:
+                n = value.count("\n")
+                if n:
+                    line += n
+                    bol = pos + value.rindex("\n") + 1
+            pos = npos
+            if ty in ignore:
+                continue
+            if ty in keywords:
+                ty = keywords[ty].get(value, ty)
+            yield Tok(ty, value, start, sline, scol, line, npos - bol + 1, npos)
+
+
+def _callback(callbacks, name: str, expand1: bool, filt):
+    """The reduction for one rule: lark's child filter, then its
+    single-child expansion, then the user's callback (or a Tree)."""
+    f = getattr(callbacks, name, None)
+    if f is None:
+        def f(children, _name=name):
+            return Tree(_name, children)
+    if expand1:
+        inner = f
+
+        def f(children):
+            return children[0] if len(children) == 1 else inner(children)
+    if filt is None:
+        return f
+    include, append_none = filt
+    if append_none == 0 and not any(e or n for _, e, n in include):
+        idx = tuple(i for i, _, _ in include)
+        user = f
+        if len(idx) == 1:
+            a, = idx
+            return lambda c: user([c[a]])
+        if len(idx) == 2:
+            a, b = idx
+            return lambda c: user([c[a], c[b]])
+        return lambda c: user([c[i] for i in idx])
+    steps = tuple((i, e, n) for i, e, n in include)
+    tail = [None] * append_none
+    user = f
+
+    def filtered(children):
+        out = []
+        for i, to_expand, nones in steps:
+            if nones:
+                out += [None] * nones
+            if to_expand:
+                if out:
+                    out += children[i].children
+                else:           # left recursion: take the list over, no copy
+                    out = children[i].children
+            else:
+                out.append(children[i])
+        if tail:
+            out += tail
+        return user(out)
+    return filtered

@@ -30,6 +30,7 @@ CHAIN_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "%":
 BINARY_OPS = {"^": "pow", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 SPECIAL_CALLS = ("grad", "jacobian", "hessian")
 MAX_CALL_DEPTH = 200
+MAX_INT = 2 ** 53
 
 
 @dataclass
@@ -252,7 +253,13 @@ class Builder:
             if actual is not None:
                 self.check_shape(st.name, declared, actual, st.span, st.shape)
         shape = actual if actual is not None else declared
-        v = g.leaf(st.name, "input", shape=shape, span=st.span)
+        try:
+            v = g.leaf(st.name, "input", shape=shape, span=st.span)
+        except CgraphError as exc:  # too large: report it, and go on with a stand-in
+            if g.eager:
+                raise
+            self.errors.extend(exc.errors)
+            v = self.poison(st.span)
         if st.shape is not None:  # bind the named dims
             for k, d in enumerate(st.shape):
                 if isinstance(d, A.Name) and d.id not in self.dims:
@@ -572,6 +579,10 @@ class Builder:
             return None
         if not f.is_integer():
             self.error("value", f"{what} must be an integer, got {f:g}", span)
+            return None
+        if abs(f) > MAX_INT:  # beyond every size, index and bound (and NumPy's C integers)
+            self.error("value", f"{what} is too large: {f:g}", span,
+                       f"integers here are at most 2^53 ({MAX_INT:,}) in size")
             return None
         return int(f)
 

@@ -144,6 +144,11 @@ class Graph:
             shape, dtype = tuple(value.shape), _dtype_name(value)
         else:
             dtype = _dtype_name(default) if default is not None else self.float_dtype.name
+        try:  # an input's declared shape, or a value given from outside (NAME=VALUE, a file)
+            self._check_size(shape)
+        except S.ShapeError as exc:
+            raise CgraphError([Diagnostic(exc.kind, f"'{name}': {exc.message}", span or self.span,
+                                          exc.hint)]) from None
         attrs = {"name": name}
         if default is not None:
             attrs["default"] = default

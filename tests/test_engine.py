@@ -209,3 +209,13 @@ def test_structural_leaves_freeze_through_expressions(mode):
     with pytest.raises(CgraphError) as e:
         Program(src, mode=mode).run({"n": 4})
     assert "structure" in e.value.message and e.value.line == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_prod_gradient_with_zeros(mode):
+    for x, want in [([2.0, 3.0, 4.0], [12.0, 8.0, 6.0]), ([2.0, 0.0, 4.0], [0.0, 8.0, 0.0]),
+                    ([0.0, 0.0, 4.0], [0.0, 0.0, 0.0])]:
+        _, g = cgraph.gradients("prod(x)", {"x": x}, mode=mode)
+        np.testing.assert_array_equal(g["x"], want)
+    h = cgraph.evaluate("hessian(prod(x), x)", {"x": [2.0, 3.0, 4.0]}, mode=mode)["Y"]
+    np.testing.assert_array_equal(h, [[0, 4, 3], [4, 0, 2], [3, 2, 0]])

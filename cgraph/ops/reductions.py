@@ -79,8 +79,18 @@ def _std(x, axis=None, keepdims=False):
 
 
 def _prod_vjp(g, out, x, axis=None, keepdims=False):
-    # ∏_{j≠i} x_j = out / x_i; a zero factor makes this nan (documented limitation)
-    return (keep(g * out, x, axis, keepdims) / x,)
+    # ∂/∂x_i = ∏_{j≠i} x_j. That is out/x_i when no factor is zero; with one zero,
+    # the zero's slot gets the product of the others and every other slot 0;
+    # with two or more, all 0 (as PyTorch) — never 0/0. (Derivatives of this one
+    # at an exact zero are those of the piecewise formula: second derivatives
+    # there come out 0 where PyTorch's cumprod-based rule is exact.)
+    is0 = F.eq(x, 0.0)
+    nonzero = F.where(is0, 1.0, x)
+    others = F.prod(nonzero, axis=axis, keepdims=True)
+    zeros = F.sum(is0, axis=axis, keepdims=True)
+    d = F.where(F.eq(zeros, 0.0), others / nonzero,
+                F.where(F.logical_and(is0, F.eq(zeros, 1.0)), others, 0.0))
+    return (keep(g, x, axis, keepdims) * d,)
 
 
 reduction("sum", _sum, lambda g, out, x, axis=None, keepdims=False: (spread(g, x, axis, keepdims),),
@@ -88,7 +98,7 @@ reduction("sum", _sum, lambda g, out, x, axis=None, keepdims=False: (spread(g, x
 reduction("mean", _mean,
           lambda g, out, x, axis=None, keepdims=False: (spread(g, x, axis, keepdims) / count(x, axis),),
           "1/n", "mean of the elements")
-reduction("prod", _extreme(np.prod), _prod_vjp, "prod/x", "product of the elements",
+reduction("prod", _extreme(np.prod), _prod_vjp, "product of the others", "product of the elements",
           domain="away0")
 reduction("max", _extreme(np.max), _extreme_vjp, "1 at the maximum (shared on ties)",
           "largest element")

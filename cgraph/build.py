@@ -79,6 +79,7 @@ class Builder:
         self.output_names: Optional[tuple] = None
         self.last: Optional[tuple] = None      # ("name", n) or ("expr", node id)
         self.bound_anywhere = _bound_names(program.body)
+        R.load()  # call() looks builtins up in R.REGISTRY: every op family must be declared
 
     # ================================================================ driver
     def build(self) -> Graph:
@@ -515,6 +516,11 @@ class Builder:
                            + ", ".join(S.fmt(s) for s in sorted(shapes)), v.span,
                            "every element of a [...] literal must have the same shape")
                 return self.poison(span)
+            try:  # the size limit, before the stack is allocated
+                g._check_size((len(vals),) + shapes.pop())
+            except S.ShapeError as exc:
+                self.error(exc.kind, exc.message, v.span, exc.hint)
+                return self.poison(span)
             return g.const(np.stack([np.asarray(x) for x in vals]), v.span)
         return self.emit("stack", items, {"axis": 0}, v.span)
 
@@ -856,25 +862,33 @@ def _children(e) -> list:
     return []
 
 
-def _bound_names(body) -> set:
-    """Every name a top-level statement (or block) binds, for 'used before bound'."""
-    out, stack = set(), list(body)
+def statements(body, into_functions: bool = False):
+    """Every statement of `body` in program order, blocks included (functions'
+    bodies on request); iterative, so deep nesting cannot exhaust the stack."""
+    stack = list(reversed(body))
     while stack:
         st = stack.pop()
+        yield st
         t = type(st)
-        if t in (A.Assign,):
+        if t in (A.For, A.While) or (t is A.FuncDef and into_functions):
+            stack.extend(reversed(st.body))
+        elif t is A.If:
+            stack.extend(reversed(st.orelse))
+            for b in reversed(st.bodies):
+                stack.extend(reversed(b))
+
+
+def _bound_names(body) -> set:
+    """Every name a top-level statement (or block) binds, for 'used before bound'."""
+    out = set()
+    for st in statements(body):
+        t = type(st)
+        if t is A.Assign:
             out.add(st.target)
         elif t in (A.Param, A.Const, A.Input):
             out.add(st.name)
         elif t is A.For:
             out.add(st.var)
-            stack.extend(st.body)
-        elif t is A.If:
-            for b in st.bodies:
-                stack.extend(b)
-            stack.extend(st.orelse)
-        elif t is A.While:
-            stack.extend(st.body)
     return out
 
 
@@ -882,24 +896,17 @@ def free_names(program: A.Program) -> set:
     """Names used somewhere but bound nowhere: the program's implicit inputs
     (LANGUAGE.md §9), whether or not a run reaches the statement using them."""
     bound = _bound_names(program.body) | set(CONSTANTS)
-    exprs, stack = [], list(program.body)
-    while stack:
-        st = stack.pop()
+    exprs = []
+    for st in statements(program.body, into_functions=True):
         t = type(st)
         if t is A.FuncDef:
             bound |= set(st.params) | _bound_names(st.body)
-            stack.extend(st.body)
         elif t is A.For:
             exprs.extend(st.args)
-            stack.extend(st.body)
         elif t is A.If:
             exprs.extend(st.conds)
-            for b in st.bodies:
-                stack.extend(b)
-            stack.extend(st.orelse)
         elif t is A.While:
             exprs.append(st.cond)
-            stack.extend(st.body)
         elif t is A.Print:
             exprs.extend(st.args)
         elif t is A.Assert:

@@ -8,8 +8,8 @@ the top: NumPy, the engine and Rich load inside the functions that use them.
 from __future__ import annotations
 
 from .run import FAILED, OK, UsageError, note, warn
-from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MODE, OUT, QUIET, RUN_FLAGS, SEED, SOURCE,
-                   SOURCES, VALUES, Param, command, load_plugin)
+from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MAX_MEMORY, MODE, OUT, QUIET, RUN_FLAGS,
+                   SEED, SOURCE, SOURCES, VALUES, Param, command, load_plugin)
 
 OF = Param("of", ("--of",), str, metavar="NAME",
            help="the output to differentiate (default: the program's first output)")
@@ -255,7 +255,7 @@ def jacobian_command(o) -> int:
 
 
 # -------------------------------------------------------------------- check
-@command("check", SOURCES, MODE, DTYPE, SEED, MAX_ITERATIONS, JSON, QUIET,
+@command("check", SOURCES, MODE, DTYPE, SEED, MAX_ITERATIONS, MAX_MEMORY, JSON, QUIET,
          Param("passes", ("--passes",), bool, False,
                help="also show what the optimiser does: nodes after each pass, for the "
                     "forward and the forward+backward graph, and the memory plan's peak bytes"),
@@ -304,18 +304,10 @@ def check_command(o) -> int:
 
 def _summary(program, mode: str) -> dict:
     from .. import ast as A
+    from ..build import statements
 
-    params, stack = [], list(program.ast.body)
-    while stack:
-        st = stack.pop(0)
-        if isinstance(st, A.Param) and st.name not in params:
-            params.append(st.name)
-        for block in ("body", "orelse"):
-            if isinstance(st, (A.If, A.For, A.While)) and hasattr(st, block):
-                stack.extend(getattr(st, block))
-        if isinstance(st, A.If):
-            for b in st.bodies:
-                stack.extend(b)
+    params = list(dict.fromkeys(st.name for st in statements(program.ast.body)
+                                if isinstance(st, A.Param)))
     out = {"statements": len(program.ast.body), "params": params}
     if mode == "eager":  # an eager program's graph depends on its data: parsed only
         inputs = [st.name for st in program.ast.body if isinstance(st, A.Input)]

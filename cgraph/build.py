@@ -256,6 +256,7 @@ class Builder:
         shape = actual if actual is not None else declared
         try:
             v = g.leaf(st.name, "input", shape=shape, span=st.span)
+            g.nodes[v].attrs["declared"] = True  # not a free name: never suggested as a typo
         except CgraphError as exc:  # too large: report it, and go on with a stand-in
             if g.eager:
                 raise
@@ -497,9 +498,12 @@ class Builder:
         """A value as a tensor node: lists become tensor literals."""
         if isinstance(v, int):
             return v
-        if isinstance(v, (StrVal, NoneVal)):
-            what = "a string" if isinstance(v, StrVal) else "none"
-            self.error("type", f"{what} cannot be used as a number", v.span,
+        if isinstance(v, StrVal):
+            self.error("type", "a string cannot be used as a number", v.span,
+                       "strings are for messages, file names and einsum specs")
+            return self.poison(span)
+        if isinstance(v, NoneVal):
+            self.error("type", "none cannot be used as a number", v.span,
                        "none only means 'not given', as in axis=none")
             return self.poison(span)
         items = [self.tensor(x, getattr(x, "span", v.span)) for x in v.items]

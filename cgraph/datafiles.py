@@ -31,6 +31,7 @@ import numpy as np
 
 MAX_LOAD_BYTES = 1 << 30   # 1 GiB
 MAX_JSON_BYTES = 64 << 20  # 64 MiB of JSON text
+MAX_JSON_DEPTH = 32        # nesting of lists: the axes an array may have
 SUFFIXES = (".npy", ".npz", ".csv", ".json")
 
 
@@ -294,9 +295,12 @@ def _json_array(value, where: str) -> np.ndarray:
     """A number, a boolean, or rectangular nested lists of them -> array."""
     kinds: set = set()
 
-    def walk(v, at):
+    def walk(v, at, depth=0):
         if isinstance(v, list):
-            subs = [walk(x, f"{at}[{i}]") for i, x in enumerate(v)]
+            if depth >= MAX_JSON_DEPTH:
+                raise DataFileError(f"{where}: nested deeper than {MAX_JSON_DEPTH} levels",
+                                    hint=f"arrays have at most {MAX_JSON_DEPTH} axes")
+            subs = [walk(x, f"{at}[{i}]", depth + 1) for i, x in enumerate(v)]
             if any(s != subs[0] for s in subs):
                 raise DataFileError(f"{where}: ragged nesting at {at or 'the top'} (lists of "
                                     "different lengths or depths)",
@@ -339,6 +343,8 @@ def _read_json_doc(path):
                             f"{exc.msg}") from None
     except RecursionError:
         raise DataFileError(f"{path}: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise DataFileError(f"{path}: {exc}".split(";")[0]) from None
 
 
 def _read_json(path) -> np.ndarray:

@@ -853,7 +853,8 @@ def format_partial(template: str, operands: list, out: str) -> str:
 # ------------------------------------------------------- programs -> drawings
 def draw_program(source: str, file: str = "<expr>", inputs: Optional[dict] = None, *,
                  mode: str = "static", dtype: str = "float64", seed: int = 0,
-                 max_iterations: int = 100_000, backward: bool = False, optimized: bool = False,
+                 max_iterations: int = 100_000, max_memory: Optional[int] = None,
+                 backward: bool = False, optimized: bool = False,
                  rankdir: str = DEFAULT_RANKDIR, max_nodes: int = DEFAULT_MAX_NODES,
                  precision: int = DEFAULT_PRECISION, title: Optional[str] = None,
                  print_stream=None) -> Drawing:
@@ -873,7 +874,7 @@ def draw_program(source: str, file: str = "<expr>", inputs: Optional[dict] = Non
         title = os.path.basename(file) if file not in ("<expr>", "<stdin>") else \
             " ".join(source.split())
     prog = Program(source, file, mode=mode, dtype=dtype, seed=seed, max_iterations=max_iterations,
-                   optimize=optimized and mode == "static")
+                   optimize=optimized and mode == "static", max_memory=max_memory)
     if mode == "eager":
         notes.append("eager mode: the path the run took" + (" (not optimised)" if optimized else ""))
     inputs = dict(inputs or {})

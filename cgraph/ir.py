@@ -19,6 +19,7 @@ from .errors import CgraphError, Diagnostic
 from .source import NOWHERE, Span
 
 LEAF_OPS = ("input", "leaf")
+MAX_RANK = 32  # axes a tensor may have
 
 
 class Node:
@@ -100,6 +101,9 @@ class Graph:
         return node.id
 
     def _check_size(self, shape) -> None:
+        if shape is not None and len(shape) > MAX_RANK:  # NumPy's iterators stop at 32 axes
+            raise S.ShapeError(f"a tensor of rank {len(shape)} has more axes than the {MAX_RANK} "
+                               "cgraph supports", hint="reshape it to fewer axes", kind="value")
         n = S.size(shape)
         if n is not None and n * self.float_dtype.itemsize > self.max_bytes:
             raise S.ShapeError(

@@ -88,15 +88,15 @@ class Tree:
         return "Tree(%r, %r)" % (self.data, self.children)
 
 
-# a cheap, dependency-free checksum (hashlib costs ~2 ms to import): the
-# bytes as one big integer modulo a Mersenne prime. Any change within 127
-# consecutive bits changes it; it guards against damage, not malice (the
-# cache directory is private, and the file's full key is compared exactly).
-_P = (1 << 127) - 1
-
-
 def digest(data: bytes) -> str:
-    return format(int.from_bytes(data, "little") % _P, "032x")
+    """A cheap checksum of `data` (hashlib costs ~2 ms to import, zlib
+    0.3 ms): Python's hash of an int is the int modulo the prime 2**61 - 1,
+    computed in one pass, so the bytes read as one number in both byte
+    orders give two such residues. Any damage confined to 61 consecutive
+    bits changes both. It guards against damage, not malice: the cache
+    directory is private, and a file's full key is compared exactly."""
+    return "%016x%016x" % (hash(int.from_bytes(data, "little")) & 0xFFFFFFFFFFFFFFFF,
+                           hash(int.from_bytes(data, "big")) & 0xFFFFFFFFFFFFFFFF)
 
 
 # ------------------------------------------------------------------ export
@@ -109,6 +109,7 @@ def export(lk) -> dict:
     from lark.parse_tree_builder import (ChildFilterLALR, ChildFilterLALR_NoPlaceholders,
                                          ExpandSingleChild)
     from lark.parsers.lalr_analysis import Shift
+    from lark.visitors import Transformer_InPlace
 
     opts, conf = lk.options, lk.lexer_conf
     if opts.parser != "lalr" or opts.postlex is not None or opts.propagate_positions:
@@ -139,6 +140,8 @@ def export(lk) -> dict:
 
     # -- rules, shaped as lark's tree builder shapes them
     transformer = opts.transformer
+    if isinstance(transformer, Transformer_InPlace) or hasattr(transformer, "__default__"):
+        raise Unsupported("the callbacks must be plain methods")
     rules, index = [], {}
     for rule, chain in lk._parse_tree_builder.rule_builders:
         name = rule.alias or rule.options.template_source or rule.origin.name
@@ -189,8 +192,9 @@ def _nat(x) -> bool:
 
 
 class Tables:
-    """A parser rebuilt from `export`'s data (validated: damaged data
-    raises ValueError, never a wrong parser that crashes later).
+    """A parser rebuilt from `export`'s data. Its shape, types and
+    indices are checked: damaged data raises here (ValueError, TypeError,
+    KeyError, re.error) rather than failing in the middle of a parse.
 
     `actions[state]`: terminal -> next state (int, a shift) or
     (length, callback, origin) (a reduce; callback None: keep the only
@@ -245,16 +249,17 @@ class Tables:
 
         # -- table
         actions, gotos = [], []
-        for row in states:
-            acts, gos = row
+        lo = -nrules
+        for acts, gos in states:
             _check(type(acts) is dict and type(gos) is dict, "state")
-            for v in gos.values():
-                _check(_nat(v) and v < nstates, "goto")
-            out = {}
-            for sym, v in acts.items():
-                _check(type(v) is int and -nrules <= v < nstates, "action")
-                out[sym] = v if v >= 0 else reductions[-1 - v]
-            actions.append(out)
+            codes = list(acts.values())
+            targets = list(gos.values())
+            _check(set(map(type, codes)) <= {int} and set(map(type, targets)) <= {int}, "state")
+            if codes:
+                _check(min(codes) >= lo and max(codes) < nstates, "action")
+            if targets:
+                _check(min(targets) >= 0 and max(targets) < nstates, "goto")
+            actions.append({sym: v if v >= 0 else reductions[-1 - v] for sym, v in acts.items()})
             gotos.append(gos)
         self.actions, self.gotos = actions, gotos
 

@@ -4,7 +4,7 @@ The syntax lives in one place, `grammar/cgraph.lark` (installed as
 `cgraph/grammar/cgraph.lark`). Lark builds an LALR(1) table from it and this
 module drives that table token by token:
 
-    text -> lark's lexer (bad characters become diagnostics and are skipped)
+    text -> lexer (bad characters become diagnostics and are skipped)
          -> layout (Python-style NEWLINE / INDENT / DEDENT, brackets)
          -> LALR table, whose reductions call `_AstBuilder` directly (no
             parse tree; no recursion, so 5,000 nested parentheses are fine)
@@ -14,11 +14,16 @@ recover after a syntax error with the layout's state intact: we report the
 error, unwind the parser to the last statement boundary, skip to the end of
 the line and carry on, so one run reports every broken statement.
 
-Building the LALR table costs ~60-90 ms, so it is cached in a private
-per-user directory and built lazily, once per process.
+Importing lark and building (or loading) its parser costs 25-90 ms, more
+than the rest of a calculator run. So lark runs only on a cache miss: what
+the parse needs (the lexer's regexps, the LALR table, the rules' shapes) is
+exported as JSON data into a private per-user cache directory, and a warm
+start rebuilds the parser from that with `cgraph.lalr` in ~3 ms, without
+importing lark. Everything is built lazily, once per process.
 """
 from __future__ import annotations
 
+import gc
 import os
 import re
 import stat
@@ -41,6 +46,8 @@ comes in through inputs and load(); this bounds memory and time."""
 
 MAX_ERRORS = 50
 
+_GC_PAUSE_CHARS = 100_000
+
 _LARK_OPTIONS = dict(parser="lalr", lexer="basic", maybe_placeholders=True)
 
 _OPENS = {"LPAR": ("RPAR", ")"), "LSQB": ("RSQB", "]")}
@@ -52,7 +59,7 @@ _BLOCK_HEADS = frozenset({"IF", "ELIF", "ELSE", "WHILE", "FOR", "DEF"})
 _TEST_HEADS = frozenset({"IF", "ELIF", "WHILE", "FOR"})   # headers ending in `test ":"`
 
 # per-parse state for the AST builder, whose one instance lives in the
-# (shared, memoised) Lark object
+# (shared, memoised) engine
 _ctx = threading.local()
 
 
@@ -387,9 +394,11 @@ def _grammar_text() -> str:
 def _lark_version() -> str:
     """lark's version, read from its source without importing it (~40 ms)."""
     for finder in sys.meta_path:
-        find = getattr(finder, "find_spec", None)
-        spec = find("lark", None) if find is not None else None
-        if spec is not None:
+        try:
+            spec = finder.find_spec("lark", None)
+        except Exception:       # a finder without find_spec, or a broken one
+            continue
+        if spec is not None and spec.origin:
             break
     else:
         return "none"
@@ -619,11 +628,11 @@ def _export(lk) -> Optional[bytes]:
     """The JSON text of lark's tables, or None if they cannot be exported."""
     import json
 
-    from .lalr import Unsupported, export
+    from .lalr import export
 
     try:
         return json.dumps(export(lk), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    except Unsupported:
+    except Exception:   # lalr.Unsupported, or a lark whose insides have changed
         return None
 
 
@@ -651,7 +660,10 @@ def _load_engine():
         return _LarkEngine(lk)
     import json
 
-    eng = _TableEngine(json.loads(body))
+    try:
+        eng = _TableEngine(json.loads(body))
+    except Exception:
+        return _LarkEngine(lk)
     if path is not None:
         _write_tables(path, key, body)
     return eng
@@ -1141,10 +1153,18 @@ def _parse(text: str, file: str, engine) -> A.Program:
         raise _fail([Diagnostic("syntax", "the source contains a NUL character; is it a binary file?",
                                 Span(file, line, col, line, col + 1))], text, file)
     run = _Run(text, file, engine)
+    # A long source makes a million acyclic objects (tokens, nodes, spans);
+    # the cycle collector would rescan them all again and again, which makes
+    # parsing superlinear (2x slower at 100,000 statements). Pause it.
+    pause = len(text) > _GC_PAUSE_CHARS and gc.isenabled()
+    if pause:
+        gc.disable()
     try:
         body = run.parse()
     finally:
         _ctx.diags = None
+        if pause:
+            gc.enable()
     if body is not None:
         _check_returns(body, run.diags)
     if run.diags or body is None:

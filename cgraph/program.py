@@ -121,7 +121,10 @@ class Program:
         if self.mode == "eager":
             return self._eager(feed, grad, of, wrt, all_names)
         plan, info = self._static(feed, grad, of, wrt, all_names, keep_all)
-        values = plan.run(feed)
+        try:
+            values = plan.run(feed)
+        except CgraphError as exc:  # a failed assert, a singular matrix...: show the line
+            raise exc.with_source(self.file, self.source) from None
         return self._result(plan.graph, values, info)
 
     @_without_gc
@@ -266,7 +269,10 @@ class Program:
             givens = [n for n in feed if n not in known]
             hint = None
             for m in missing:
-                near = nearest(m, givens + [n for n in g.names if n not in g.inputs])
+                # a free name may be a typo of a bound one; a declared input is not
+                declared = g.nodes[g.inputs[m]].attrs.get("declared")
+                near = nearest(m, givens if declared else
+                               givens + [n for n in g.names if n not in g.inputs])
                 if near:
                     hint = f"'{m}' looks like a misspelling of '{near}'"
                     break

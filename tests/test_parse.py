@@ -641,6 +641,44 @@ def test_fuzz_only_cgraph_errors(pieces):
             assert d.line_text is not None
 
 
+# pieces that probe the lexer: Unicode letters and digits (\\w and \\d are
+# Unicode-aware), keywords glued to names, numbers in every form, escapes,
+# comments, continuation lines, odd whitespace, lone quotes
+_LEX_PIECES = ["θ", "ℌ", "ﬁ", "x\u0301", "٣", "_", "x1", "if", "iffy", "in", "int", "or", "orx",
+               "not", "nota", "true", "false", "input", "def", "elif", "else", "1", "1.", ".5",
+               "1e5", "1.5E-3", "2e", "0x1F", "..", '"a\\"b"', "'c\\n'", '"\\', "'", '"',
+               "# c", "#", "\\\n", "\\ \n", "\\", "\t", "\x0c", "\x0b", "\r", "\u00a0",
+               "\u2028", " ", "\n", "\n  ", "\n\t", "(", ")", "[", "]", "**=", "<=", "=<", "!",
+               "!=", "@", "%", "^", "$", "?", "{", "\u2212", "\x00", ";", ",", ":", "."]
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.sampled_from(_LEX_PIECES),
+                          st.characters(exclude_categories=("Cs",))), max_size=40))
+def test_lexers_agree(engines, pieces):
+    """cgraph's lexer gives exactly lark's tokens (types, text, positions)
+    and the same reports of bad characters."""
+    src = "".join(pieces) + "\n"
+    streams = []
+    for eng in (engines["table"], engines["lark"]):
+        diags: list = []
+        toks = [(t.type, str(t), t.start_pos, t.line, t.column, t.end_line, t.end_column,
+                 t.end_pos) for t in P._lex(eng, src, "f.cg", diags)]
+        streams.append((toks, diags))
+    assert streams[0] == streams[1]
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(_LEX_PIECES + _PIECES), max_size=40))
+def test_engines_agree_on_odd_sources(pieces):
+    try:
+        parse("".join(pieces))      # parses with both engines and compares
+    except CgraphError:
+        pass
+
+
 def test_concurrent_parses():
     srcs = [f"x{i} = {i} +\n" if i % 3 == 0 else f"y = {i} * z" for i in range(60)]
 

@@ -22,7 +22,9 @@ commands with `@spec.command(...)` and/or `register(app)`; see spec.py.
 `main(argv=None)` is the console script. An ordinary command line is parsed
 by `spec.parse_fast` and run without importing Typer, pydantic or Rich; any
 other (help, version, a mistake, a hand-registered command) goes to Typer.
-Set CGRAPH_TYPER=1 to always go through Typer.
+Set CGRAPH_TYPER=1 to always go through Typer. Ctrl-C ends a run with
+`cgraph: interrupted` (status 130), SIGTERM with `cgraph: terminated` (143,
+installed by `main`): both unwind, so no output file is left half-written.
 """
 from __future__ import annotations
 
@@ -58,12 +60,14 @@ def run(argv=None) -> int:
             code = exc.code
             return code if isinstance(code, int) else (0 if code is None else 1)
         return 0
-    except KeyboardInterrupt:
-        print("\ncgraph: interrupted", file=sys.stderr, flush=True)
-        return 130
+    except KeyboardInterrupt as exc:
+        from .run import interrupted
+
+        return interrupted(exc)
 
 
 def main(argv=None) -> None:
+    _on_sigterm()
     code = run(argv)
     try:
         sys.stdout.flush()
@@ -73,6 +77,23 @@ def main(argv=None) -> None:
         _silence_stdout()
         code = code or 141
     sys.exit(code)
+
+
+def _on_sigterm() -> None:
+    """SIGTERM unwinds the run like Ctrl-C (a `run.Terminated`): temporary files are
+    removed, output files stay as they were, the status is 143, no traceback."""
+    import signal
+
+    def handler(signum, frame):
+        from .run import Terminated
+
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+        raise Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
+        pass
 
 
 def _streams() -> None:

@@ -12,7 +12,7 @@ optimiser, structure only) go to stderr unless --quiet; the program's own
 """
 from __future__ import annotations
 
-from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MODE, OUT_PANEL, PRECISION, QUIET,
+from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MAX_MEMORY, MODE, OUT_PANEL, PRECISION, QUIET,
                    SEED, SOURCE, VALUES, Param, command)
 
 DRAW_PANEL = "Drawing"
@@ -34,7 +34,7 @@ MAX_NODES = Param("max_nodes", ("--max-nodes",), int, 200, metavar="N", min=1, p
 
 
 @command("draw", SOURCE, VALUES, INPUTS, OUT, FORMAT, RANKDIR, BACKWARD, OPTIMIZED, MAX_NODES,
-         MODE, DTYPE, SEED, MAX_ITERATIONS, JSON, PRECISION, QUIET,
+         MODE, DTYPE, SEED, MAX_ITERATIONS, MAX_MEMORY, JSON, PRECISION, QUIET,
          help="Draw the computation graph (SVG, PNG or DOT) with values and gradients.",
          examples=["cgraph draw examples/seed.cg -o seed.svg",
                    'cgraph draw "(a+b)*(b-c)" a=2 b=3 c=4 -o graph.png --backward',
@@ -45,7 +45,7 @@ def draw(o) -> int:
     from ..draw import DEFAULT_PRECISION, draw_program, format_of, produce
     from ..atomic import check_writable, write_atomic
     from .run import UsageError, note, warn
-    from .sources import is_csv_batch, read_source, read_values
+    from .sources import is_csv_batch, max_memory, read_source, read_values
 
     fmt = format_of(o.out, o.format)
     if o.json and o.out == "-":
@@ -56,9 +56,11 @@ def draw(o) -> int:
                          "give a .json or .npz file to --inputs, or NAME=VALUE words")
     check_writable(o.out)
     text, file = read_source(o.source)
-    values = read_values(o.values, o.inputs)
+    limit = max_memory(o)
+    values = read_values(o.values, o.inputs, max_bytes=limit)
     drawing = draw_program(text, file, values, mode=o.mode or "static", dtype=o.dtype or "float64",
                            seed=o.seed or 0, max_iterations=o.max_iterations or 100_000,
+                           max_memory=limit,
                            backward=bool(o.backward), optimized=bool(o.optimized),
                            rankdir=o.rankdir or "LR", max_nodes=o.max_nodes or 200,
                            precision=o.precision or DEFAULT_PRECISION, print_stream=sys.stderr)
@@ -73,5 +75,7 @@ def draw(o) -> int:
         print(dumps({"out": o.out, "format": fmt, "nodes": drawing.nodes, "edges": drawing.edges,
                      "notes": drawing.notes}))
     elif o.out != "-":
-        note(f"wrote {o.out} ({fmt}, {drawing.nodes} nodes, {drawing.edges} edges)", quiet=bool(o.quiet))
+        plural = lambda n, w: f"{n} {w}{'' if n == 1 else 's'}"  # noqa: E731
+        note(f"wrote {o.out} ({fmt}, {plural(drawing.nodes, 'node')}, {plural(drawing.edges, 'edge')})",
+             quiet=bool(o.quiet))
     return 0

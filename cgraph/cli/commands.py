@@ -311,7 +311,8 @@ def _summary(program, mode: str) -> dict:
     out = {"statements": len(program.ast.body), "params": params}
     if mode == "eager":  # an eager program's graph depends on its data: parsed only
         inputs = [st.name for st in program.ast.body if isinstance(st, A.Input)]
-        out.update(inputs=inputs, outputs=[], built=False)
+        outputs = [n for st in program.ast.body if isinstance(st, A.Output) for n in st.names]
+        out.update(inputs=inputs, outputs=outputs, built=False)
         return out
     g = program.check()
     out.update(inputs=list(g.inputs), outputs=list(g.outputs), built=True)

@@ -191,6 +191,8 @@ class Explainer:
     def label(self, i: int) -> str:
         if i in self._labels:
             return self._labels[i]
+        if i > self.y:  # a leaf bound after the output (self.values holds adjoints there)
+            return self.g.nodes[i].name or self.g.nodes[i].op.name
         v = self.values[i] if i < len(self.values) else None
         if v is not None and np.ndim(v) == 0:
             return fmt_number(np.asarray(v).item(), self.digits)
@@ -322,6 +324,10 @@ class Explainer:
         if v == y:
             line.value = "1"
             return line
+        if v > y:  # a leaf bound after the output: the output cannot depend on it
+            line.value = self.show(np.zeros(nodes[v].shape or ()))
+            line.note = "not connected"
+            return line
         terms = sorted(terms, key=lambda e: (e.u, e.k))
         if not terms:
             value = adj.get(v)
@@ -374,7 +380,7 @@ class Explainer:
         nodes = self.g.nodes
         leaf_ops = ("input", "leaf")
         leaves = [f"{self.label(t)} = {self.show(self.values[t])}" for t in self.targets
-                  if t is not None and nodes[t].op.name in leaf_ops]
+                  if t is not None and t <= self.y and nodes[t].op.name in leaf_ops]
         out = ["  " + ", ".join(leaves)] if leaves else []
         for i in range(self.y + 1):
             if (self.live[i] or i == self.y) and nodes[i].op.name not in leaf_ops:

@@ -2,9 +2,14 @@
 
 Public helpers for every command (the draw and batch plug-ins included):
 
-- `OK`, `FAILED`, `USAGE`, `INTERRUPTED`: the exit statuses of CLI.md
-  (0; 1 the program is wrong or failed; 2 the command line is wrong; 130
-  Ctrl-C).
+- `OK`, `FAILED`, `USAGE`, `INTERRUPTED`, `TERMINATED`: the exit statuses of
+  CLI.md (0; 1 the program is wrong or failed; 2 the command line is wrong;
+  130 Ctrl-C; 143 SIGTERM).
+- `Terminated`: what the console script's SIGTERM handler raises (a
+  KeyboardInterrupt, so it unwinds the same way: atomic writes remove their
+  temporary file, an existing output file is left as it was).
+- `interrupted(exc)`: print the short message for a KeyboardInterrupt or
+  `Terminated` and return its status.
 - `UsageError(message, hint=None)`: raise it for a wrong command line
   (malformed NAME=VALUE, a missing or unreadable file, conflicting flags):
   the user sees `usage error: message` and the status is 2.
@@ -22,10 +27,25 @@ from __future__ import annotations
 import sys
 
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+TERMINATED = 143  # 128 + SIGTERM
 BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `cgraph ops | head -1`
 
 #: diagnostic kinds that mean "the command line is wrong"
 USAGE_KINDS = ("usage",)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that the run unwinds like Ctrl-C."""
+
+
+def interrupted(exc: BaseException) -> int:
+    """`cgraph: interrupted` (Ctrl-C, 130) or `cgraph: terminated` (SIGTERM, 143)."""
+    term = isinstance(exc, Terminated)
+    try:
+        print("\ncgraph: " + ("terminated" if term else "interrupted"), file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr is gone: the status still says it
+        pass
+    return TERMINATED if term else INTERRUPTED
 
 
 class UsageError(Exception):
@@ -106,9 +126,8 @@ def _run(cmd, opts, CgraphError) -> int:
     except CgraphError as exc:
         report(exc)
         return exit_status(exc)
-    except KeyboardInterrupt:
-        print("\ncgraph: interrupted", file=sys.stderr, flush=True)
-        return INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return interrupted(exc)
     except BrokenPipeError:
         _silence_stdout()
         return BROKEN_PIPE

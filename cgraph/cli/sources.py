@@ -18,6 +18,8 @@ Public helpers (the draw and batch plug-ins use them too):
 - `open_program(opts) -> (Program, values)`: all of the above plus the
   common flags (--mode --dtype --seed --max-iterations).
 - `split_names("a,b") -> ["a", "b"]` for --wrt.
+- `parse_size("2G") -> 2_000_000_000` for --max-memory (K M G T: powers of
+  1000; KiB MiB GiB TiB: powers of 1024; a bare number is bytes).
 
 A malformed word or an unreadable file is a `UsageError` (exit 2); a value
 for a name the program does not have, a missing input or a wrong shape are
@@ -168,12 +170,12 @@ def parse_literal(text: str):
     return result
 
 
-def parse_value(name: str, text: str):
+def parse_value(name: str, text: str, max_bytes: Optional[int] = None):
     """The array a VALUE stands for."""
     import numpy as np
 
     if text.startswith("@"):
-        return read_file_value(text[1:], f"{name}=@")
+        return read_file_value(text[1:], f"{name}=@", max_bytes)
     try:
         value = parse_literal(text)
         arr = np.array(value, dtype=np.float64)
@@ -187,14 +189,17 @@ def parse_value(name: str, text: str):
     return arr
 
 
-def read_file_value(ref: str, what: str = "@"):
-    """An array from `path`, `path.npz:key`; a bad file is a UsageError."""
+def read_file_value(ref: str, what: str = "@", max_bytes: Optional[int] = None):
+    """An array from `path`, `path.npz:key`; a bad file is a UsageError, a .npy
+    array over `max_bytes` (read from its header) a value error."""
     from .. import datafiles
 
     if not ref:
         raise UsageError(f"{what} needs a file name", "e.g. x=@x.npy or W=@weights.npz:W")
     path, key = datafiles.split_ref(os.path.expanduser(ref))
     try:
+        if max_bytes is not None and key is None and path.lower().endswith(".npy"):
+            _check_npy_size(path, max_bytes)
         return datafiles.read_array(path, key)
     except datafiles.DataFileError as exc:
         raise UsageError(exc.message, exc.hint) from None
@@ -202,7 +207,23 @@ def read_file_value(ref: str, what: str = "@"):
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def parse_assignment(word: str):
+def _check_npy_size(path: str, max_bytes: int) -> None:
+    import math
+
+    from .. import datafiles
+    from ..errors import CgraphError
+    from ..ir import human_bytes
+    from ..shapes import fmt
+
+    shape = datafiles.array_shape(path)  # the header only
+    need = 8 * math.prod(shape)          # read as float64
+    if need > max_bytes:
+        raise CgraphError(f"{path} holds an array of shape {fmt(shape)}, which would take "
+                          f"{human_bytes(need)}, more than the memory limit of {human_bytes(max_bytes)}",
+                          kind="value", hint="use a smaller file, or raise the limit with --max-memory")
+
+
+def parse_assignment(word: str, max_bytes: Optional[int] = None):
     """`NAME=VALUE` -> (name, array)."""
     name, eq, text = word.partition("=")
     name = name.strip()
@@ -216,7 +237,7 @@ def parse_assignment(word: str):
                          "names are words: letters, digits and _ (θ, W_out, α1)")
     if not text.strip():
         raise UsageError(f"no value after '{name}='", f"e.g. {name}=2 or {name}=[1,2,3]")
-    return name, parse_value(name, text.strip())
+    return name, parse_value(name, text.strip(), max_bytes)
 
 
 def read_inputs_file(path: str) -> dict:
@@ -237,12 +258,13 @@ def read_inputs_file(path: str) -> dict:
                      "a .json object of name -> value, an .npz archive, or a .csv batch")
 
 
-def read_values(words, inputs_file: Optional[str] = None) -> dict:
-    """Every value given: the --inputs file first, NAME=VALUE words over it."""
+def read_values(words, inputs_file: Optional[str] = None, max_bytes: Optional[int] = None) -> dict:
+    """Every value given: the --inputs file first, NAME=VALUE words over it.
+    A .npy file whose array is over `max_bytes` is refused before it is read."""
     values = read_inputs_file(inputs_file) if inputs_file else {}
     seen = set()
     for word in words or ():
-        name, value = parse_assignment(word)
+        name, value = parse_assignment(word, max_bytes)
         if name in seen:
             raise UsageError(f"'{name}' is given twice", "give each value once")
         seen.add(name)
@@ -260,6 +282,29 @@ def split_names(text: Optional[str]) -> Optional[list[str]]:
     return names
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgtp])(i?)b?|b)?", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """--max-memory SIZE -> bytes: `1000000`, `500K`, `200M`, `2G`, `1.5GB`, `512MiB`."""
+    m = _SIZE.fullmatch(text.strip())
+    if m is None:
+        raise UsageError(f"--max-memory {text}: not a size",
+                         "give bytes (1000000) or a number with a unit: 500K, 200M, 2G, 512MiB")
+    unit = (m.group(2) or "").lower()
+    scale = (1024 if m.group(3) else 1000) ** ("kmgtp".index(unit) + 1) if unit else 1
+    size = int(float(m.group(1)) * scale)
+    if size <= 0:
+        raise UsageError(f"--max-memory {text}: the limit must be more than 0 bytes")
+    return size
+
+
+def max_memory(opts) -> Optional[int]:
+    """The --max-memory of a command line in bytes (None: the default limit)."""
+    text = getattr(opts, "max_memory", None)
+    return parse_size(text) if text else None
+
+
 def is_csv_batch(opts) -> bool:
     return bool(getattr(opts, "inputs", None)) and opts.inputs.lower().endswith(".csv")
 
@@ -270,13 +315,15 @@ def compile_source(opts, text: str, file: str):
     from ..program import Program
 
     return Program(text, file, mode=opts.mode or "static", dtype=opts.dtype or "float64",
-                   seed=opts.seed or 0, max_iterations=opts.max_iterations or 100_000)
+                   seed=opts.seed or 0, max_iterations=opts.max_iterations or 100_000,
+                   max_memory=max_memory(opts))
 
 
 def open_program(opts):
     """(Program, values) for a command with SOURCE, NAME=VALUE... and --inputs.
     The values are read first: a malformed word is exit 2 even when the
     program has errors too."""
+    limit = max_memory(opts)
     text, file = read_source(opts.source)
-    values = read_values(opts.values, opts.inputs)
+    values = read_values(opts.values, opts.inputs, max_bytes=limit)
     return compile_source(opts, text, file), values

@@ -201,6 +201,12 @@ SEED = Param("seed", ("--seed",), int, 0, metavar="N", panel=RUN_PANEL,
 MAX_ITERATIONS = Param("max_iterations", ("--max-iterations",), int, 100_000, metavar="N",
                        min=1, panel=RUN_PANEL,
                        help="eager mode: stop a while loop after this many iterations")
+MAX_MEMORY = Param("max_memory", ("--max-memory",), str, None, metavar="SIZE", panel=RUN_PANEL,
+                   help="refuse any tensor larger than SIZE (bytes, or 500K, 200M, 2G; default: "
+                        "half the machine's memory), before it is allocated")
+STRICT = Param("strict", ("--strict",), bool, False, panel=RUN_PANEL,
+               help="numerical trouble (nan or inf in a result: log of a negative value, "
+                    "division by zero, overflow) is an error (exit 1), not a warning")
 JSON = Param("json", ("--json",), bool, False, panel=OUT_PANEL,
              help="print one JSON document on stdout (diagnostics go to stderr)")
 PRECISION = Param("precision", ("--precision",), int, None, metavar="N", min=1, panel=OUT_PANEL,
@@ -210,7 +216,7 @@ QUIET = Param("quiet", ("-q", "--quiet"), bool, False, panel=OUT_PANEL,
               help="print only results: no headers, notes or warnings (errors still show)")
 
 #: the common flags of every command that runs a program
-RUN_FLAGS = (MODE, DTYPE, SEED, MAX_ITERATIONS, JSON, PRECISION, QUIET)
+RUN_FLAGS = (MODE, DTYPE, SEED, MAX_ITERATIONS, MAX_MEMORY, STRICT, JSON, PRECISION, QUIET)
 
 
 # ---------------------------------------------------------------- fast path

@@ -66,7 +66,10 @@ class Plan:
         self.scalar = bool(ops) and graph.float_dtype == np.float64 and all(
             nodes[i].shape == () for i in self.order) and all(n.op.scalar is not None for n in ops)
         if self.scalar:
-            self.scalar_steps = [(n.op.scalar, n.inputs, n.id) for n in ops]
+            # (fn, a, b, out) with b = -1 for one input: the tightest loop Python allows
+            self.scalar_steps = [(n.op.scalar, n.inputs[0], n.inputs[1] if len(n.inputs) == 2 else -1,
+                                  n.id) if 1 <= len(n.inputs) <= 2 else (n.op.scalar, n.inputs, -2, n.id)
+                                 for n in ops]
         else:
             self._plan_memory(nodes)
 
@@ -160,16 +163,16 @@ class Plan:
 
     def run(self, feed: dict) -> list:
         """Values of every kept node (None where freed); feed maps leaf names to arrays."""
+        if self.scalar:
+            out = self._run_scalar(feed)
+            if out is not None:
+                return out
         vals = [None] * self.size
         for i, name, default in self.leaves:
             v = feed.get(name)
             vals[i] = default if v is None else v
         for i, v in self.consts:
             vals[i] = v
-        if self.scalar:
-            out = self._run_scalar(vals)
-            if out is not None:
-                return out
         bufs = self.buffers
         with np.errstate(all="ignore"):
             for node, fn, ins, attrs, dying, out in self.steps:
@@ -191,16 +194,21 @@ class Plan:
                     vals[j] = None
         return vals
 
-    def _run_scalar(self, vals):
-        fv = [float(v) if v is not None else None for v in vals]
+    def _run_scalar(self, feed):
+        fv = [None] * self.size
+        for i, name, default in self.leaves:
+            v = feed.get(name)
+            fv[i] = float(default if v is None else v)
+        for i, v in self.consts:
+            fv[i] = float(v)
         try:
-            for fn, ins, o in self.scalar_steps:
-                if len(ins) == 2:
-                    fv[o] = fn(fv[ins[0]], fv[ins[1]])
-                elif len(ins) == 1:
-                    fv[o] = fn(fv[ins[0]])
-                else:
-                    fv[o] = fn(*[fv[j] for j in ins])
+            for fn, a, b, o in self.scalar_steps:
+                if b >= 0:
+                    fv[o] = fn(fv[a], fv[b])
+                elif b == -1:
+                    fv[o] = fn(fv[a])
+                else:  # three inputs (where, clip): a is the tuple of inputs
+                    fv[o] = fn(*[fv[j] for j in a])
         except (OverflowError, ValueError, ZeroDivisionError):
             return None  # NumPy's inf/nan semantics: rerun the NumPy way
         out = [None] * self.size

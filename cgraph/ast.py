@@ -5,84 +5,81 @@ one node, not a 100,000-deep tree. Every node carries its source `span`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Union
 
+from .records import Frozen
 from .source import Span
 
 
 # ---------------------------------------------------------------- expressions
-@dataclass(frozen=True, slots=True)
-class Num:
+class Num(Frozen):
+    __slots__ = ("value", "span")
     value: float
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Bool:
+class Bool(Frozen):
+    __slots__ = ("value", "span")
     value: bool
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Str:
+class Str(Frozen):
+    __slots__ = ("value", "span")
     value: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+class Name(Frozen):
+    __slots__ = ("id", "span")
     id: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class ListLit:
+class ListLit(Frozen):
     """`[a, b, ...]`: a tensor literal, a shape, or a list argument."""
-
+    __slots__ = ("items", "span")
     items: tuple["Expr", ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Unary:
+class Unary(Frozen):
+    __slots__ = ("op", "operand", "span")
     op: str  # "-", "+", "not"
     operand: "Expr"
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Binary:
+class Binary(Frozen):
     """One binary operator: `^` (right-assoc; `**` is spelled `^` here),
     comparisons (`<`, `<=`, `>`, `>=`, `==`, `!=`)."""
-
+    __slots__ = ("op", "left", "right", "span")
     op: str
     left: "Expr"
     right: "Expr"
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Chain:
+class Chain(Frozen):
     """A left-associative run of same-precedence operators:
     `first op1 rest[0] op2 rest[1] ...`. ops are from one level:
     {"+", "-"}, {"*", "/", "@", "%"}, {"and"} or {"or"}."""
-
+    __slots__ = ("first", "ops", "rest", "span")
     first: "Expr"
     ops: tuple[str, ...]
     rest: tuple["Expr", ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Keyword:
+class Keyword(Frozen):
+    __slots__ = ("name", "value", "span")
     name: str
     value: "Expr"
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(Frozen):
+    __slots__ = ("func", "args", "kwargs", "span", "func_span")
     func: str
     args: tuple["Expr", ...]
     kwargs: tuple[Keyword, ...]
@@ -90,27 +87,25 @@ class Call:
     func_span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Slice:
+class Slice(Frozen):
+    __slots__ = ("start", "stop", "step", "span")
     start: Optional["Expr"]
     stop: Optional["Expr"]
     step: Optional["Expr"]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+class Index(Frozen):
     """`value[i, a:b, ...]`; each item an Expr or a Slice."""
-
+    __slots__ = ("value", "items", "span")
     value: "Expr"
     items: tuple[Union["Expr", Slice], ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Transpose:
+class Transpose(Frozen):
     """`value.T`"""
-
+    __slots__ = ("value", "span")
     value: "Expr"
     span: Span
 
@@ -119,10 +114,9 @@ Expr = Union[Num, Bool, Str, Name, ListLit, Unary, Binary, Chain, Call, Index, T
 
 
 # ----------------------------------------------------------------- statements
-@dataclass(frozen=True, slots=True)
-class Assign:
+class Assign(Frozen):
     """`target = value`, or `target op= value` when `op` is "+", "-", "*", "/"."""
-
+    __slots__ = ("target", "value", "op", "span", "target_span")
     target: str
     value: Expr
     op: Optional[str]
@@ -133,91 +127,89 @@ class Assign:
 Dim = Union[Num, Name]  # a dim of a declared shape: an integer or a named dim
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
+class Input(Frozen):
+    __slots__ = ("name", "shape", "span")
     name: str
     shape: Optional[tuple[Dim, ...]]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(Frozen):
+    __slots__ = ("name", "shape", "value", "span")
     name: str
     shape: Optional[tuple[Dim, ...]]
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Const:
+class Const(Frozen):
+    __slots__ = ("name", "value", "span")
     name: str
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class FuncDef:
+class FuncDef(Frozen):
+    __slots__ = ("name", "params", "body", "span")
     name: str
     params: tuple[str, ...]
     body: tuple["Stmt", ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Return:
+class Return(Frozen):
+    __slots__ = ("value", "span")
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class For:
+class For(Frozen):
     """`for var in range(args...):` — args are range's 1 to 3 arguments."""
-
+    __slots__ = ("var", "args", "body", "span")
     var: str
     args: tuple[Expr, ...]
     body: tuple["Stmt", ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class If:
+class If(Frozen):
     """`if c0: b0 elif c1: b1 ... else: orelse` as parallel tuples."""
-
+    __slots__ = ("conds", "bodies", "orelse", "span")
     conds: tuple[Expr, ...]
     bodies: tuple[tuple["Stmt", ...], ...]
     orelse: tuple["Stmt", ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class While:
+class While(Frozen):
+    __slots__ = ("cond", "body", "span")
     cond: Expr
     body: tuple["Stmt", ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(Frozen):
+    __slots__ = ("names", "span", "name_spans")
     names: tuple[str, ...]
     span: Span
     name_spans: tuple[Span, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Print:
+class Print(Frozen):
+    __slots__ = ("args", "span")
     args: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Assert:
+class Assert(Frozen):
+    __slots__ = ("cond", "message", "span")
     cond: Expr
     message: Optional[str]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class ExprStmt:
+class ExprStmt(Frozen):
+    __slots__ = ("value", "span")
     value: Expr
     span: Span
 
@@ -225,8 +217,8 @@ class ExprStmt:
 Stmt = Union[Assign, Input, Param, Const, FuncDef, Return, For, If, While, Output, Print, Assert, ExprStmt]
 
 
-@dataclass(frozen=True, slots=True)
-class Program:
+class Program(Frozen):
+    __slots__ = ("body", "file", "source")
     body: tuple[Stmt, ...]
     file: str
     source: str

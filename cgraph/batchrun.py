@@ -331,10 +331,8 @@ def _locate(program, t, feed_rows, feed_shared, start, stop, grad, of, wrt, exc)
 
 
 def _with_row(exc: CgraphError, t: Table, r: int) -> CgraphError:
-    from dataclasses import replace
-
     where = f"row {t.first_row + r}" + (f" of {t.path}" if t.path else "")
-    errors = [replace(d, message=f"{where}: {d.message}") for d in exc.errors]
+    errors = [d.replace(message=f"{where}: {d.message}") for d in exc.errors]
     return CgraphError(errors)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -21,6 +20,7 @@ from . import registry as R
 from . import shapes as S
 from .autodiff import backward
 from .errors import CgraphError, Diagnostic, nearest
+from .records import Record
 from .ir import Graph
 from .source import Span
 
@@ -33,23 +33,18 @@ MAX_CALL_DEPTH = 200
 MAX_INT = 2 ** 53
 
 
-@dataclass
-class ListVal:
+class ListVal(Record):
     """A `[...]` literal before it is known to be a tensor, a shape or a list of tensors."""
-    items: list
-    span: Span
+    __slots__ = ("items", "span")
 
 
-@dataclass
-class StrVal:
-    value: str
-    span: Span
+class StrVal(Record):
+    __slots__ = ("value", "span")
 
 
-@dataclass
-class NoneVal:
+class NoneVal(Record):
     """`none`: "not given" for an attribute such as axis=none."""
-    span: Span
+    __slots__ = ("span",)
 
 
 class _Return(Exception):

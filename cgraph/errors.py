@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, replace
 from typing import Iterable, Optional, Sequence
 
+from .records import Frozen
 from .source import Span
 
 KINDS = ("syntax", "name", "shape", "type", "value", "runtime", "usage", "io")
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(Frozen):
+    __slots__ = ("kind", "message", "span", "hint", "line_text")
+    _defaults = {"span": None, "hint": None, "line_text": None}
     kind: str
     message: str
-    span: Optional[Span] = None
-    hint: Optional[str] = None
-    line_text: Optional[str] = None  # the source line the span starts on
+    span: Optional[Span]
+    hint: Optional[str]
+    line_text: Optional[str]  # the source line the span starts on
 
     @property
     def line(self) -> Optional[int]:
@@ -78,7 +79,7 @@ class CgraphError(Exception):
                 if lines is None:
                     lines = text.split("\n")  # not splitlines: form feed is not a line break here
                 if d.span.line <= len(lines):
-                    d = replace(d, line_text=lines[d.span.line - 1])
+                    d = d.replace(line_text=lines[d.span.line - 1])
             fixed.append(d)
         self.errors = fixed
         return self
@@ -110,18 +111,30 @@ def _caret(d: Diagnostic) -> str:
     return " " * (start - 1) + "^" * width
 
 
+_CONTROLS = {c: chr(0x2400 + c) for c in range(0x20) if c not in (9, 10)}
+_CONTROLS[0x7F] = "\u2421"
+_CONTROLS.update({c: "\ufffd" for c in range(0x80, 0xA0)})
+
+
+def visible(text: str) -> str:
+    """Control characters (ESC, BEL, CSI...) from a program or a file shown as
+    symbols (␛, ␇), one character each so carets stay aligned: a diagnostic
+    quoting hostile source never drives the terminal."""
+    return text.translate(_CONTROLS)
+
+
 def render_one(d: Diagnostic, color: bool = False) -> str:
     """`file:line:col: kind error: message`, the line, a caret, the hint."""
     red, blue, bold, dim, reset = (("\x1b[31;1m", "\x1b[36m", "\x1b[1m", "\x1b[2m", "\x1b[0m")
                                    if color else ("",) * 5)
-    where = f"{d.span}: " if d.span and d.span.line > 0 else ""
-    out = [f"{bold}{where}{reset}{red}{d.kind} error{reset}{bold}: {d.message}{reset}"]
+    where = visible(f"{d.span}: ") if d.span and d.span.line > 0 else ""
+    out = [f"{bold}{where}{reset}{red}{d.kind} error{reset}{bold}: {visible(d.message)}{reset}"]
     if d.span and d.line_text is not None:
         num = str(d.span.line)
-        out.append(f"{dim}{num} |{reset} {d.line_text.expandtabs(1)}")
+        out.append(f"{dim}{num} |{reset} {visible(d.line_text.expandtabs(1))}")
         out.append(f"{dim}{' ' * len(num)} |{reset} {red}{_caret(d)}{reset}")
     if d.hint:
-        out.append(f"{blue}hint{reset}: {d.hint}")
+        out.append(f"{blue}hint{reset}: {visible(d.hint)}")
     return "\n".join(out)
 
 

@@ -7,12 +7,12 @@ An eager program builds and runs in one go on every call.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
 from .errors import CgraphError, Diagnostic, nearest
+from .records import Record
 
 MODES = ("static", "eager")
 
@@ -37,18 +37,21 @@ def _without_gc(method):
 DTYPES = ("float64", "float32")
 
 
-@dataclass
-class Result:
+class Result(Record):
     """Everything one run produced; the CLI and the drawing read it."""
 
+    __slots__ = ("graph", "values", "outputs", "output", "gradients", "connected", "grad_ids",
+                 "intermediates")
+    _defaults = {"output": None}
+    _factories = {"gradients": dict, "connected": dict, "grad_ids": dict, "intermediates": dict}
     graph: object
-    values: list                       # node id -> value (None where not kept)
-    outputs: dict                      # name -> array
-    output: Optional[str] = None       # the differentiated output
-    gradients: dict = field(default_factory=dict)      # leaf name -> array
-    connected: dict = field(default_factory=dict)      # leaf name -> bool
-    grad_ids: dict = field(default_factory=dict)       # node id -> its gradient node id
-    intermediates: dict = field(default_factory=dict)  # named non-leaf -> gradient array
+    values: list          # node id -> value (None where not kept)
+    outputs: dict         # name -> array
+    output: Optional[str]  # the differentiated output
+    gradients: dict       # leaf name -> array
+    connected: dict       # leaf name -> bool
+    grad_ids: dict        # node id -> its gradient node id
+    intermediates: dict   # named non-leaf -> gradient array
 
     def value_of(self, node_id: int):
         return self.values[node_id]
@@ -183,10 +186,10 @@ class Program:
         for name, v in (inputs or {}).items():
             try:
                 arr = np.asarray(v)
-                if arr.dtype.kind in "iub":
-                    arr = arr.astype(dt)
-                elif arr.dtype.kind == "f" and arr.dtype != dt:
-                    arr = arr.astype(dt)
+                if arr.dtype.kind in "iub" or (arr.dtype.kind == "f" and arr.dtype != dt):
+                    from .ir import to_dtype
+
+                    arr = to_dtype(arr, dt)  # 1e300 as float32: inf, quietly
                 elif arr.dtype.kind not in "f":
                     raise ValueError(f"not numeric ({arr.dtype})")
             except (ValueError, TypeError) as exc:

@@ -9,10 +9,10 @@ drawing and the tests all read this table; nothing else knows an op.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 from . import shapes as S
+from .records import Frozen, Record
 
 REQUIRED = object()
 
@@ -21,11 +21,12 @@ ATTR_KINDS = {"int", "axes", "shape", "float", "str", "bool", "axes_list"}
 TENSOR_KINDS = {"tensor", "tensors"}
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(Frozen):
+    __slots__ = ("name", "kind", "default")
+    _defaults = {"kind": "tensor", "default": REQUIRED}
     name: str
-    kind: str = "tensor"
-    default: Any = REQUIRED
+    kind: str
+    default: Any
 
     @property
     def is_tensor(self) -> bool:
@@ -62,28 +63,25 @@ def parse_signature(sig: str) -> tuple[Arg, ...]:
     return tuple(out)
 
 
-@dataclass
-class OpDef:
-    name: str
-    args: tuple[Arg, ...]
-    forward: Optional[Callable]           # forward(*arrays, **attrs) -> array
-    shape: Optional[Callable]             # shape(in_shapes, **attrs) -> shape
-    vjp: Optional[Callable] = None        # vjp(g, out, *inputs, **attrs) -> cotangent per input
-    doc: str = ""
-    deriv: str = ""                       # the derivative rule, as `cgraph ops` prints it
-    partials: tuple = ()                  # ∂out/∂input_i as text templates ({0}, {1}, {out})
-    dtype: str = "float"                  # float | bool | int | same
-    domain: tuple = ()                    # per tensor input: real pos unit nonzero int bool away0
-    symbol: str = ""                      # how a drawing or --explain shows it (+, ×, @)
-    family: str = "internal"
-    scalar: Optional[Callable] = None     # Python-float version for all-scalar graphs
-    elementwise: bool = False
-    foldable: bool = True                 # may be computed at build time when inputs are constants
-    partial_shapes: bool = False          # shape rule copes with unknown dims itself
-    batch: Any = None                     # how it runs over a batch of rows: a rule name of
-                                          # cgraph.batching (elementwise, reduce, ...) or a callable;
-                                          # None: a per-row loop (see cgraph/batching.py)
-    test: dict = field(default_factory=dict)  # hints for the generated derivative tests
+class OpDef(Record):
+    """name, signature (`args`), NumPy `forward(*arrays, **attrs)`, shape rule
+    `shape(in_shapes, **attrs)`, `vjp(g, out, *inputs, **attrs)` giving one
+    cotangent per input, and what the rest of cgraph needs to know of it."""
+
+    __slots__ = ("name", "args", "forward", "shape", "vjp", "doc", "deriv", "partials", "dtype",
+                 "domain", "symbol", "family", "scalar", "elementwise", "foldable",
+                 "partial_shapes", "batch", "test")
+    _defaults = {"vjp": None, "doc": "", "deriv": "", "partials": (), "dtype": "float",
+                 "domain": (), "symbol": "", "family": "internal", "scalar": None,
+                 "elementwise": False, "foldable": True, "partial_shapes": False, "batch": None}
+    _factories = {"test": dict}
+    # deriv: the derivative rule as `cgraph ops` prints it; partials: ∂out/∂input_i as
+    # text templates ({0}, {1}, {out}) for --explain; dtype: float | bool | int | same;
+    # domain: per tensor input, where the generated tests sample (real pos unit away0…);
+    # symbol: how a drawing shows it (+, ×, @); scalar: a Python-float version for
+    # all-scalar plans; foldable: may run at build time on constants; partial_shapes:
+    # the shape rule copes with unknown dims; batch: how it runs over rows (a rule of
+    # cgraph.batching, or None: a per-row loop); test: hints for the generated tests.
 
     @property
     def differentiable(self) -> bool:

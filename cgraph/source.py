@@ -1,13 +1,13 @@
 """Source locations: where each AST node and graph node came from."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import Frozen
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(Frozen):
     """A 1-based, end-exclusive region of one source file."""
 
+    __slots__ = ("file", "line", "column", "end_line", "end_column")
     file: str
     line: int
     column: int

@@ -1,16 +1,12 @@
 """The front end: grammar, AST mapping, spans, syntax diagnostics, hygiene."""
 from __future__ import annotations
 
-import dataclasses
 import glob
 import json
 import os
-import shutil
-import subprocess
 import sys
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +16,7 @@ from hypothesis import strategies as st
 import cgraph.parse as P
 from cgraph import ast as A
 from cgraph.errors import CgraphError
+from cgraph.records import Frozen
 from cgraph.parse import MAX_SOURCE_CHARS, parse, parse_bytes
 from cgraph.source import Span
 
@@ -64,8 +61,8 @@ def _same(a, b) -> bool:
             if len(x) != len(y):
                 return False
             todo.extend(zip(x, y))
-        elif dataclasses.is_dataclass(x):
-            todo.extend((getattr(x, f.name), getattr(y, f.name)) for f in dataclasses.fields(x))
+        elif isinstance(x, Frozen):
+            todo.extend((getattr(x, n), getattr(y, n)) for n in x.__slots__)
         elif x != y:
             return False
     return True

@@ -55,11 +55,12 @@ def test_import_is_cheap():
 def test_warm_parse_imports_no_lark(tmp_path):
     assert _parse_and_report(tmp_path) == ("table", True)       # a miss: lark builds
     assert _parse_and_report(tmp_path) == ("table", False)      # warm: no lark at all
+    seed = str(ROOT / "examples" / "seed.cg")
     code = ("import sys\n"
             "from cgraph.parse import parse\n"
-            "p = parse(open(sys.argv[1] if len(sys.argv) > 1 else %r, encoding='utf-8').read())\n"
+            f"p = parse(open({seed!r}, encoding='utf-8').read())\n"
             "heavy = {'lark', 'importlib.resources', 'hashlib', 'tempfile', 'pickle'} & set(sys.modules)\n"
-            "assert not heavy, heavy\n" % str(ROOT / "examples" / "seed.cg"))
+            "assert not heavy, heavy\n")
     r = _run(code, {"XDG_CACHE_HOME": str(tmp_path)})
     assert r.returncode == 0, r.stderr
 
@@ -228,21 +229,29 @@ def test_read_tables_in_process(tmp_path, monkeypatch):
     assert P._read_tables(path + ".missing", key) is None
     os.mkdir(path + ".dir")
     assert P._read_tables(path + ".dir", key) is None
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(path + ".fifo", 0o600)
+        assert P._read_tables(path + ".fifo", key) is None      # and does not block
 
 
 def test_stale_caches_are_removed(tmp_path):
     d = tmp_path / "cgraph"
     d.mkdir(mode=0o700)
     old_pickle = d / "parser-0123456789abcdef01234567.lark-cache"
-    old_json = d / "parser-0123456789abcdef01234567.json"
     tmp_file = d / ".parser-x.json.1.ab.tmp"
+    fresh_tmp = d / ".parser-y.json.2.cd.tmp"      # perhaps another process's, being written
     other = d / "notes.txt"
-    for f in (old_pickle, old_json, tmp_file, other):
+    others = [d / f"parser-{k:024x}.json" for k in range(5)]   # other grammars' tables
+    for f in (old_pickle, tmp_file, fresh_tmp, other, *others):
         f.write_bytes(b"x")
     os.utime(tmp_file, (0, 0))
+    for k, f in enumerate(others):
+        os.utime(f, (1000 + k, 1000 + k))
     assert _parse_and_report(tmp_path)[0] == "table"
-    names = sorted(p.name for p in d.iterdir())
-    assert len(names) == 2 and "notes.txt" in names and names[1].startswith("parser-")
+    mine, = set(_cache_files(tmp_path)) - set(others)
+    left = {p.name for p in d.iterdir()}
+    # the newest three other tables stay (two checkouts do not evict each other)
+    assert left == {mine.name, other.name, fresh_tmp.name} | {f.name for f in others[2:]}
 
 
 # ------------------------------------------------------------ concurrency

@@ -39,7 +39,7 @@ runs `eval`/`grad`/`jacobian --inputs rows.csv`: those commands call its
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from ..records import Frozen, Record
 from typing import Any, Callable, Optional, Sequence
 
 #: plug-in command modules of cgraph/cli, imported on demand
@@ -62,23 +62,16 @@ class Options:
         return "Options(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(Frozen):
     """One argument (no `decls`) or option (`decls` = its flags) of a command.
 
     kind: `str`, `int`, `bool` (a flag: present -> True), a tuple of allowed
     strings (a choice), or `list` (an argument taking every remaining word).
     """
 
-    name: str
-    decls: tuple = ()
-    kind: Any = str
-    default: Any = None
-    help: str = ""
-    metavar: Optional[str] = None
-    required: bool = False
-    min: Optional[int] = None
-    panel: Optional[str] = None
+    __slots__ = ("name", "decls", "kind", "default", "help", "metavar", "required", "min", "panel")
+    _defaults = {"decls": (), "kind": str, "default": None, "help": "", "metavar": None,
+                 "required": False, "min": None, "panel": None}
 
     @property
     def is_option(self) -> bool:
@@ -100,15 +93,10 @@ class Param:
         return text
 
 
-@dataclass
-class Command:
-    name: str
-    func: Callable[[Options], int]
-    params: tuple
-    help: str = ""
-    examples: tuple = ()
-    hidden: bool = False
-    flags: dict = field(default_factory=dict, repr=False)
+class Command(Record):
+    __slots__ = ("name", "func", "params", "help", "examples", "hidden", "flags")
+    _defaults = {"help": "", "examples": (), "hidden": False}
+    _factories = {"flags": dict}
 
     def __post_init__(self):
         seen = set()

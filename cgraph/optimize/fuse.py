@@ -23,7 +23,7 @@ from .. import shapes as S
 from ..registry import defop, get
 from .rewrite import _retarget, compact, topo_sort
 
-BLOCK = 65_536
+BLOCK = 65536
 MIN_SIZE = 4 * BLOCK  # smaller chains gain nothing from blocking
 
 
@@ -44,12 +44,15 @@ def _fused_forward(*args, program, outputs, shape, dtype, out=None):
     results = [out if out is not None and len(outputs) == 1 else np.empty(shape, d)
                for _, d in outputs]
     flat_out = [r.reshape(-1) for r in results]
-    # one scratch buffer per step, reused by every block: no allocation in the loop
-    scratch = [np.empty(min(BLOCK, n), _step_dtype(dtype, op)) for op, _, _ in program]
+    # scratch buffers shared by steps whose values do not overlap in time, reused by
+    # every block: no allocation in the loop, and a working set that stays in cache
+    slots, sizes = _scratch_plan(program, outputs, dtype)
+    buffers = [np.empty(min(BLOCK, n), d) for d in sizes]
     for s in range(0, n, BLOCK):
         e = min(s + BLOCK, n)
         block = [a if a.ndim == 0 else a[s:e] for a in flat]
-        tmp = _run_program(program, block, [b[: e - s] for b in scratch])
+        views = [b[: e - s] for b in buffers]
+        tmp = _run_program(program, block, [None if k < 0 else views[k] for k in slots])
         for (k, _), o in zip(outputs, flat_out):
             o[s:e] = tmp[k]
     return _pack(results, out)
@@ -57,6 +60,41 @@ def _fused_forward(*args, program, outputs, shape, dtype, out=None):
 
 def _pack(results, out):
     return results[0] if len(results) == 1 else tuple(results)
+
+
+def _scratch_plan(program, outputs, dtype):
+    """A scratch slot per step (-1: the op allocates its own result), reusing the
+    slot of a value after its last use; returns (slot per step, dtype per slot)."""
+    last = {}
+    for k, (_, refs, _) in enumerate(program):
+        for r in refs:
+            if r < 0:
+                last[-r - 1] = k
+    for k, _ in outputs:  # outputs are copied out after the block: they live to the end
+        last[k] = len(program)
+    free: dict = {}
+    slots, sizes = [], []
+    for k, (opname, refs, attrs) in enumerate(program):
+        d = _step_dtype(dtype, opname)
+        if attrs or not isinstance(get(opname).forward, np.ufunc):
+            slots.append(-1)
+        else:
+            # an input that dies here may be overwritten in place (elementwise, same block)
+            for r in refs:
+                if r < 0 and last.get(-r - 1) == k and slots[-r - 1] >= 0:
+                    free.setdefault(sizes[slots[-r - 1]], []).append(slots[-r - 1])
+            pool = free.get(d)
+            if pool:
+                slots.append(pool.pop())
+            else:
+                slots.append(len(sizes))
+                sizes.append(d)
+        for r in refs:  # the rest of the inputs dying here come free for later steps
+            j = -r - 1
+            if r < 0 and last.get(j) == k and slots[j] >= 0 and slots[j] != slots[k] \
+                    and slots[j] not in free.get(sizes[slots[j]], []):
+                free.setdefault(sizes[slots[j]], []).append(slots[j])
+    return slots, sizes
 
 
 def _step_dtype(dtype, opname):

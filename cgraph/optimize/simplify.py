@@ -1,6 +1,6 @@
 """Algebraic simplification, only where IEEE arithmetic agrees.
 
-x·1, 1·x, x/1, x^1, x+0, 0+x, x−0, −(−x), not(not x), transpose of a
+x·1, 1·x, x/1, x^1, x^2 → square(x), x+0, 0+x, x−0, −(−x), not(not x), transpose of a
 transpose, and the identity reshapes/broadcasts/sums the backward pass makes
 when shapes already match. Not x·0 → 0 (inf·0 is nan) nor x − x → 0
 (inf − inf is nan): those would change results.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..registry import get
 from .rewrite import rewrite
 
 
@@ -36,6 +37,9 @@ def run(g) -> dict:
 
     def visit(node):
         name, ins = node.op.name, node.inputs
+        if name == "pow" and _const_is(g, ins[1], 2.0) and same(node, ins[0]) is not None:
+            node.op, node.inputs = get("square"), (ins[0],)  # x^2 -> x·x: same bits, 2x faster
+            return None
         if name in ("add", "sub", "mul", "div", "pow"):
             x, y = ins
             unit = 0.0 if name in ("add", "sub") else 1.0

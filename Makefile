@@ -24,6 +24,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Long fuzzing (tests/test_fuzz.py, issue 9): every fuzz test takes CGRAPH_FUZZ_EXAMPLES
+# examples (default here 3000) instead of the few dozen `make test` gives it.
+fuzz: $(STAMP)
+	CGRAPH_FUZZ_EXAMPLES=$${CGRAPH_FUZZ_EXAMPLES:-3000} $(BIN)/python -m pytest tests/test_fuzz.py
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 

@@ -24,7 +24,9 @@ import io
 import json
 import os
 import stat
+import tokenize
 import zipfile
+import zlib
 from typing import Optional
 
 import numpy as np
@@ -33,6 +35,10 @@ MAX_LOAD_BYTES = 1 << 30   # 1 GiB
 MAX_JSON_BYTES = 64 << 20  # 64 MiB of JSON text
 MAX_JSON_DEPTH = 32        # nesting of lists: the axes an array may have
 SUFFIXES = (".npy", ".npz", ".csv", ".json")
+#: what a damaged .npz (a zip archive) makes zipfile raise: an unknown compression
+#: method, an encrypted member, a corrupt deflate stream, a bad header...
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError,
+              RuntimeError, ValueError, zlib.error)
 
 
 class DataFileError(ValueError):
@@ -109,8 +115,10 @@ def _npy_header(fp, where):
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-    except (ValueError, OSError, EOFError, SyntaxError) as exc:
-        raise DataFileError(f"{where} is not a valid .npy file ({exc})") from None
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, RecursionError,
+            MemoryError, tokenize.TokenError) as exc:  # NumPy parses the header text itself
+        raise DataFileError(f"{where} is not a valid .npy file ({type(exc).__name__}: "
+                            f"{str(exc)[:200]})") from None
     return shape, dtype
 
 
@@ -172,7 +180,9 @@ def _read_npz(path, key=None) -> np.ndarray:
                                     f"uncompressed, over the {MAX_LOAD_BYTES}-byte limit")
             with zf.open(info) as member:
                 data = member.read(MAX_LOAD_BYTES + 1)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except DataFileError:
+        raise
+    except ZIP_ERRORS as exc:
         raise DataFileError(f"{path} is not a valid .npz file ({exc})") from None
     return _read_npy_stream(io.BytesIO(data), f"{path}:{name}", len(data))
 
@@ -184,7 +194,9 @@ def npz_keys(path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as zf:
             return sorted(_npz_members(zf))
-    except (zipfile.BadZipFile, OSError) as exc:
+    except DataFileError:
+        raise
+    except ZIP_ERRORS as exc:
         raise DataFileError(f"{path} is not a valid .npz file ({exc})") from None
 
 

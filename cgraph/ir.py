@@ -90,7 +90,7 @@ class Graph:
                 raise
             if getattr(value, "dtype", None) is not None and value.dtype.kind == "f" \
                     and value.dtype != self.float_dtype:
-                value = value.astype(self.float_dtype)  # creation ops make float64
+                value = to_dtype(value, self.float_dtype)  # creation ops make float64
             if not self.eager:  # folded: the node becomes the constant it computes
                 node.op, node.inputs, node.attrs = R.get("const"), (), {"value": value}
             node.shape, node.dtype = tuple(np.shape(value)), _dtype_name(value)
@@ -128,7 +128,7 @@ class Graph:
         """A constant node; floats take the graph's dtype (float32 stays float32)."""
         arr = np.asarray(value)
         if arr.dtype.kind in "fiu" and arr.dtype != self.float_dtype and arr.dtype.kind != "b":
-            arr = arr.astype(self.float_dtype)
+            arr = to_dtype(arr, self.float_dtype)
         node = Node(len(self.nodes), R.get("const"), (), {"value": arr}, tuple(arr.shape),
                     _dtype_name(arr), span or self.span, None, self.scope)
         self.nodes.append(node)
@@ -169,7 +169,7 @@ class Graph:
     def cast(self, value) -> np.ndarray:
         arr = np.asarray(value)
         if arr.dtype.kind in "iuf" and arr.dtype != self.float_dtype:
-            arr = arr.astype(self.float_dtype)
+            arr = to_dtype(arr, self.float_dtype)
         return arr
 
     def known(self, i: int):
@@ -201,7 +201,7 @@ class Graph:
             value = self._run(node, [vals[k] if k in vals else self.values[k] for k in node.inputs])
             if getattr(value, "dtype", None) is not None and value.dtype.kind == "f" \
                     and value.dtype != self.float_dtype:
-                value = value.astype(self.float_dtype)
+                value = to_dtype(value, self.float_dtype)
             vals[j] = value
         return vals[i]
 
@@ -234,6 +234,13 @@ def default_max_bytes() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
     except (ValueError, OSError, AttributeError):
         return 8 << 30
+
+
+def to_dtype(arr, dtype):
+    """`arr` as `dtype`. A float64 beyond float32's range becomes ±inf quietly: that
+    is numerical trouble the command line reports itself, not NumPy's RuntimeWarning."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return arr.astype(dtype)
 
 
 def human_bytes(n: int) -> str:

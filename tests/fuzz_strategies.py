@@ -10,12 +10,15 @@ starts from one and breaks it, or makes text from nothing.
         source, inputs = case          # inputs: values for the program's inputs
         ...
 
-- `mutated_programs()`: a valid program with 1-6 mutations: a token deleted,
-  duplicated, swapped with another, replaced, or inserted (a random character,
-  a keyword, a builtin name, an odd number such as `1e309` or `-0`, a hostile
-  snippet such as `zeros([1e6, 1e6])` or `load("/dev/zero")`); a line's
-  indentation changed (spaces added or removed, a tab); lines joined or split;
-  the text truncated.
+- `mutated_programs()`: a valid program with 1-6 mutations. Most keep the
+  text in the language (SEMANTIC: a number made odd, `1e309`, `-0`,
+  `99999999999999999999999`; a name swapped for another or a look-alike; an
+  operator or a builtin swapped; a hostile snippet such as
+  `zeros([1e6, 1e6])`, `load("/dev/zero")` or `while true:` put in as an
+  expression or a line), so most runs get past the parser; the others break
+  the token stream and layout (RAW: a token deleted, duplicated, swapped,
+  replaced or inserted; indentation changed; lines joined or split; the text
+  truncated).
 - `token_soup()`: a sequence of language tokens and snippets, no structure.
 - `random_text()`: any Unicode text; `random_bytes()`: any bytes (decoded
   as the CLI would, UTF-8 with replacement).

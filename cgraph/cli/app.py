@@ -69,7 +69,7 @@ def _info(p: spec.Param):
         if p.kind is bool:
             common["metavar"] = ""
         shown = p.default is not None and p.default is not False and p.default != ()
-        return typer.Option(*p.decls, min=p.min, show_default=shown, **common)
+        return typer.Option(*p.decls, min=p.min, max=p.max, show_default=shown, **common)
     return typer.Argument(show_default=False, **common)
 
 

@@ -44,12 +44,12 @@ def _csv_batch(command_name: str, opts) -> int:
     return runner(command_name, opts)
 
 
-def _warnings(result, program, feed, printer, extra=()) -> None:
+def _warnings(result, program, feed, printer, extra=(), strict=False) -> None:
     from .numerics import check_result
 
     for d in getattr(result.graph, "warnings", ()):
         warn(d, printer.quiet)
-    check_result(result, feed, program, printer.quiet, extra)
+    check_result(result, feed, program, printer.quiet, extra, strict=bool(strict))
 
 
 def _named_rows(printer, items):
@@ -91,7 +91,7 @@ def eval_command(o) -> int:
     named = result.named() if o.all else {}
     for n, v in result.outputs.items():
         named.setdefault(n, v)
-    _warnings(result, program, feed, printer, extra=named.values())
+    _warnings(result, program, feed, printer, extra=named.values(), strict=o.strict)
     if printer.json:
         doc = {"outputs": {n: printer.entry(v) for n, v in result.outputs.items()}}
         if o.all:
@@ -127,7 +127,7 @@ def grad_command(o) -> int:
     wrt = split_names(o.wrt)
     result = program.run(values, grad=True, of=o.of, wrt=wrt, all_names=o.all)
     feed = program.feed(values)
-    _warnings(result, program, feed, printer)
+    _warnings(result, program, feed, printer, strict=o.strict)
     out = result.output
     y = result.outputs[out]
     report = None
@@ -240,7 +240,8 @@ def jacobian_command(o) -> int:
     name, y, jac, connected, result = jacobians(program, values, of=o.of, wrt=split_names(o.wrt))
     from .numerics import check_result
 
-    check_result(result, program.feed(values), program, printer.quiet, extra=jac.values())
+    check_result(result, program.feed(values), program, printer.quiet, extra=jac.values(),
+                 strict=bool(o.strict))
     if printer.json:
         printer.document({"output": name, "shape": printer.entry(y)["shape"],
                           "jacobians": {w: printer.entry(j) for w, j in jac.items()}})

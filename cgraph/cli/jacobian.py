@@ -49,16 +49,19 @@ def jacobians(program, values: dict, of=None, wrt=None):
     ids = list(leaves.values())
     rows = []
     dtype = np.dtype(node.dtype)
-    saved_span = g.span
-    g.span = node.span
+    saved_span, saved_fold = g.span, g.fold
+    g.span, g.fold = node.span, False
     try:
+        # row k's seed: a one-hot node made when the plan runs (and freed after it), not
+        # a dense constant kept in the graph: m of those took m² floats (1.5 GB for 10,000)
+        one = g.const(np.ones((), dtype=dtype), node.span)
         for k in range(m):
-            seed = np.zeros(shape, dtype=dtype)
-            seed.flat[k] = 1
-            grads = backward(g, y, ids, seed=g.const(seed, node.span))
+            at = tuple(("int", int(i)) for i in np.unravel_index(k, shape))
+            seed = g.add("index_grad", (one,), {"shape": list(shape), "items": at})
+            grads = backward(g, y, ids, seed=seed)
             rows.append([grads[i] for i in ids])
     finally:
-        g.span = saved_span
+        g.span, g.fold = saved_span, saved_fold
     if g.eager:
         vals = g.values
     else:

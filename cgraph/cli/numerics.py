@@ -1,14 +1,28 @@
 """Numerical trouble: where did the first NaN or infinity come from?
 
+NumPy's own RuntimeWarnings never reach the user (the engine runs every op
+under `np.errstate(all="ignore")`); instead, when something a command shows
+is not finite, ONE cgraph warning names the first node that produced a NaN or
+an infinity from finite inputs, what went wrong there, and its source line:
+
+    model.cg:4:9: warning: log of a negative value gives nan
+
 - `all_values(result, feed)`: the value of every node of a run's graph
   (a static plan frees intermediates as it goes; this re-runs the graph
   keeping them all, with the program's `print` output silenced).
-- `first_nonfinite(result, feed)`: a `Diagnostic` naming the first node, in
-  graph order, whose value holds NaN or inf while its inputs were finite,
-  with its source location: "log of a negative value gives nan" at
-  model.cg:4:9. None when every value is finite.
-- `check_result(result, feed, quiet)`: print that as a warning on stderr when
-  anything the command shows (outputs, gradients) is not finite.
+- `first_nonfinite(result, feed, program=None)`: that `Diagnostic`, or None
+  when every value is finite. A static run's graph has been optimised (folded,
+  fused: a `fused` node stands for many source lines), so with `program`
+  given the same run is repeated in eager mode, where every op of the source
+  is its own node with its own location; the static graph is searched only
+  when that is not possible.
+- `describe(op_name, args, value)`: what went wrong in one op, per op: "log of
+  a negative value", "division by zero", "sqrt of a negative value",
+  "overflow in exp"...
+- `check_result(result, feed, program, quiet, extra, strict=False)`: when
+  anything the command shows (outputs, gradients, `extra`) is not finite,
+  print that as a warning on stderr, or with `strict` (`--strict`) raise it
+  as a `CgraphError` (exit 1).
 """
 from __future__ import annotations
 
@@ -17,6 +31,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..errors import Diagnostic
+
+LEAF_OPS = ("input", "leaf")
 
 
 def nonfinite(value) -> bool:
@@ -53,34 +69,114 @@ def all_values(result, feed: dict, upto: int | None = None) -> list:
         return Plan(g, range(n)).run(feed)
 
 
-def _describe(node, args, what: str) -> str:
-    """What went wrong in one op, from its registry domain: 'log of a negative value'."""
-    op = node.op
-    names = [a.name for a in op.tensor_args]
-    one = len(args) == 1
-    for k, dom in enumerate(op.domain or ()):
-        if k >= len(args) or args[k] is None:
-            continue
-        v = np.asarray(args[k])
-        if v.dtype.kind not in "fiu":
-            continue
-        arg = "" if one else f" {names[k] if k < len(names) else k}"
-        if dom == "pos":
-            if (v < 0).any():
-                return f"{op.name} of a negative value" if one else f"{op.name} with a negative{arg}"
-            if (v == 0).any():
-                return f"{op.name} of zero" if one else f"{op.name} with a zero{arg}"
-        elif dom == "away0" and (v == 0).any():
-            return "division by zero" if op.name in ("div", "mod") else f"{op.name} with a zero{arg}"
-        elif dom == "unit" and (np.abs(v) > 1).any():
-            return f"{op.name} of a value outside [-1, 1]"
-    return f"{op.name} overflowed" if what == "inf" else op.name
+# ------------------------------------------------------------ what went wrong
+def _kind(value) -> str:
+    """'nan', 'inf' or '-inf': the worst non-finite value in `value`."""
+    arr = np.asarray(value)
+    if np.isnan(arr).any():
+        return "nan"
+    bad = arr[~np.isfinite(arr)]
+    return "-inf" if bad.size and (bad < 0).all() else "inf"
 
 
-def first_nonfinite(result, feed: dict):
-    """The first node whose value is not finite while its inputs are."""
+def _at_bad(arg, value):
+    """The argument's elements where `value` is not finite (all of it when the
+    shapes do not line up elementwise: a reduction, a matrix op)."""
+    a = np.asarray(arg)
+    out = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        return None
+    if out.ndim and a.shape != out.shape:
+        try:
+            a = np.broadcast_to(a, out.shape)
+        except ValueError:
+            return a.reshape(-1)
+    if out.ndim == 0 or a.shape != out.shape:
+        return a.reshape(-1)
+    return a[~np.isfinite(out)]
+
+
+def describe(op: str, args, value) -> str:
+    """What went wrong in one op whose inputs were finite and whose value is not."""
+    what = _kind(value)
+    xs = [_at_bad(a, value) for a in args]
+    x = xs[0] if xs else None
+    y = xs[1] if len(xs) > 1 else None
+
+    def some(v, test) -> bool:
+        return v is not None and v.size > 0 and bool(test(v).any())
+
+    if what == "nan" and any(np.size(a) == 0 for a in args):
+        return f"{op} of an empty tensor"
+    if op == "log":
+        if some(x, lambda v: v < 0):
+            return "log of a negative value"
+        if some(x, lambda v: v == 0):
+            return "log of zero"
+    elif op == "log1p":
+        if some(x, lambda v: v < -1):
+            return "log1p of a value below -1"
+        if some(x, lambda v: v == -1):
+            return "log1p of -1 (log of zero)"
+    elif op == "sqrt" and some(x, lambda v: v < 0):
+        return "sqrt of a negative value"
+    elif op in ("asin", "acos", "atanh") and some(x, lambda v: np.abs(v) > 1):
+        return f"{op} of a value outside [-1, 1]"
+    elif op == "div" and some(y, lambda v: v == 0):
+        if what == "nan" and some(x, lambda v: v == 0):
+            return "zero divided by zero"
+        return "division by zero"
+    elif op == "mod" and some(y, lambda v: v == 0):
+        return "remainder (%) by zero"
+    elif op == "pow" and x is not None and y is not None:
+        try:
+            xb, yb = np.broadcast_arrays(x, y)
+        except ValueError:
+            xb, yb = x, y
+        if xb.shape == yb.shape:
+            if ((xb < 0) & (yb != np.round(yb))).any():
+                return "a negative number to a fractional power"
+            if ((xb == 0) & (yb < 0)).any():
+                return "zero to a negative power"
+    elif op == "load":
+        return "the data loaded here holds"
+    elif op in ("inv", "solve", "det") and what == "nan":
+        return f"{op} of a singular (or nearly singular) matrix"
+    if what != "nan":
+        return f"overflow in {op}"
+    return f"{op} of invalid values"
+
+
+def _message(desc: str, what: str) -> str:
+    if desc.endswith(" holds"):
+        return f"{desc} {what}"
+    if desc.startswith("overflow in "):
+        return f"{desc}: the result is too large for a float ({what})"
+    return f"{desc} gives {what}"
+
+
+# ------------------------------------------------------------ the first one
+def _eager_run(result, feed: dict, program):
+    """The run of `result` again in eager mode: every op a node with a value and
+    its own source location (no folding, no fusion). None if it cannot be done."""
+    from ..errors import CgraphError
+    from ..program import Program
+
+    try:
+        again = Program(program.source, program.file, mode="eager", dtype=program.dtype,
+                        seed=program.seed, max_iterations=program.max_iterations,
+                        max_memory=program.max_memory)
+        grad = bool(result.gradients)
+        with silenced_prints():
+            return again.run(feed, grad=grad, of=result.output,
+                             wrt=list(result.gradients) if grad else None,
+                             all_names=bool(result.intermediates))
+    except (CgraphError, RecursionError, MemoryError):
+        return None
+
+
+def _search(result, values):
     g = result.graph
-    values = all_values(result, feed)
     forward_end = max(list(g.names.values()) + list(g.outputs.values()) + [-1])
     for node in g.nodes:
         v = values[node.id] if node.id < len(values) else None
@@ -89,40 +185,85 @@ def first_nonfinite(result, feed: dict):
         args = [values[j] for j in node.inputs]
         if any(a is None or nonfinite(a) for a in args):
             continue
-        arr = np.asarray(v)
-        what = "nan" if np.isnan(arr).any() else "inf"
+        what = _kind(v)
         op = node.op.name
-        if op in ("input", "leaf"):
+        hint = f"the first {what} of the run appears here; values computed from it are not " \
+               "finite either"
+        if op in LEAF_OPS:
             msg = f"the value of '{node.name}' holds {what}"
             hint = "every value computed from it may be non-finite too"
         elif op == "const":
-            msg = f"this computes {what} (a constant, folded when the graph was built)"
-            hint = None
+            msg = f"this value is {what}: a constant of the program" if node.id <= forward_end \
+                else f"in the gradient: a constant {what}"
+            if node.dtype == "float32" and "inf" in what:
+                msg = f"a constant too large for float32 becomes {what}"
         else:
-            msg = f"{_describe(node, args, what)} gives {what}"
+            if op == "fused":
+                op, args, v = _inside_fused(node, args, v)
+            msg = _message(describe(op, args, v), what)
             if node.id > forward_end:
-                msg = "in the gradient: " + msg
-            hint = f"the first {what} of the run appears here; values computed from it are not " \
-                   "finite either"
+                of = _forward_op(g, node, forward_end)
+                msg = f"in the gradient{f' of {of}' if of else ''}: {msg}"
         return Diagnostic("value", msg, node.span if node.span.line > 0 else None, hint)
     return None
 
 
-def check_result(result, feed: dict, program=None, quiet: bool = False, extra=()) -> bool:
-    """Warn on stderr when an output or gradient is not finite. True if warned."""
+def _inside_fused(node, args, value):
+    """(op name, its args, its value) of the first op inside a fused region whose
+    value is not finite while its inputs are."""
+    try:  # a best effort: the optimiser's private format
+        from ..optimize.fuse import _run_program
+
+        program = node.attrs["program"]
+        shape = tuple(node.attrs["shape"])
+        full = [np.broadcast_to(np.asarray(a), shape) if np.ndim(a) else np.asarray(a)
+                for a in args]
+        with np.errstate(all="ignore"):
+            tmp = _run_program(program, full)
+    except Exception:
+        return "fused", args, value
+    for k, (opname, refs, _) in enumerate(program):
+        ins = [full[r] if r >= 0 else tmp[-r - 1] for r in refs]
+        if nonfinite(tmp[k]) and not any(nonfinite(a) for a in ins):
+            return opname, ins, tmp[k]
+    return "fused", args, value
+
+
+def _forward_op(g, node, forward_end):
+    """The op a gradient node differentiates: the forward node at the same place."""
+    ops = {n.op.name for n in g.nodes[:forward_end + 1] if n.span == node.span
+           and n.op.name not in LEAF_OPS + ("const",)}
+    return ops.pop() if len(ops) == 1 else None
+
+
+def first_nonfinite(result, feed: dict, program=None):
+    """The first node whose value is not finite while its inputs are."""
+    if program is not None and getattr(program, "mode", "eager") == "static":
+        again = _eager_run(result, feed, program)
+        if again is not None:
+            found = _search(again, again.values)
+            if found is not None:
+                return found
+    return _search(result, all_values(result, feed))
+
+
+def check_result(result, feed: dict, program=None, quiet: bool = False, extra=(),
+                 strict: bool = False) -> bool:
+    """Warn on stderr when an output or gradient is not finite (with `strict`,
+    raise it as an error). True if warned."""
     shown = list(result.outputs.values()) + list(result.gradients.values()) \
         + list(result.intermediates.values()) + list(extra)
-    if quiet or not any(v is not None and nonfinite(v) for v in shown):
+    if (quiet and not strict) or not any(v is not None and nonfinite(v) for v in shown):
         return False
+    from ..errors import CgraphError
     from .run import warn
 
-    d = first_nonfinite(result, feed)
+    d = first_nonfinite(result, feed, program)
     if d is None:
-        warn("a result is not finite (nan or inf)")
-        return True
+        d = Diagnostic("value", "a result is not finite (nan or inf)")
     if program is not None:
-        from ..errors import CgraphError
-
         d = CgraphError([d]).with_source(program.file, program.source).errors[0]
+    if strict:
+        raise CgraphError([d])
     warn(d)
     return True

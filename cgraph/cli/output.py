@@ -131,7 +131,21 @@ def jsonable(value, digits=None):
 def dumps(doc) -> str:
     import json
 
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False)
+    try:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a NaN or infinity outside an array (a --check error, say)
+        return json.dumps(_finite(doc), ensure_ascii=False, allow_nan=False)
+
+
+def _finite(v):
+    """Floats NaN and ±inf as the strings jsonable uses: strict JSON has no numbers for them."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity"
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 # ------------------------------------------------------------------ printer

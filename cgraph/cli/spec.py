@@ -69,9 +69,10 @@ class Param(Frozen):
     strings (a choice), or `list` (an argument taking every remaining word).
     """
 
-    __slots__ = ("name", "decls", "kind", "default", "help", "metavar", "required", "min", "panel")
+    __slots__ = ("name", "decls", "kind", "default", "help", "metavar", "required", "min", "panel",
+                 "max")
     _defaults = {"decls": (), "kind": str, "default": None, "help": "", "metavar": None,
-                 "required": False, "min": None, "panel": None}
+                 "required": False, "min": None, "panel": None, "max": None}
 
     @property
     def is_option(self) -> bool:
@@ -85,6 +86,8 @@ class Param(Frozen):
             value = int(text)
             if self.min is not None and value < self.min:
                 raise ValueError(f"{value} < {self.min}")
+            if self.max is not None and value > self.max:
+                raise ValueError(f"{value} > {self.max}")
             return value
         if isinstance(kind, tuple):
             if text not in kind:
@@ -197,8 +200,9 @@ STRICT = Param("strict", ("--strict",), bool, False, panel=RUN_PANEL,
                     "division by zero, overflow) is an error (exit 1), not a warning")
 JSON = Param("json", ("--json",), bool, False, panel=OUT_PANEL,
              help="print one JSON document on stdout (diagnostics go to stderr)")
-PRECISION = Param("precision", ("--precision",), int, None, metavar="N", min=1, panel=OUT_PANEL,
-                  help="significant digits shown (default 6; --json: full precision "
+PRECISION = Param("precision", ("--precision",), int, None, metavar="N", min=1, max=17,
+                  panel=OUT_PANEL,
+                  help="significant digits shown, 1 to 17 (default 6; --json: full precision "
                        "unless this is given)")
 QUIET = Param("quiet", ("-q", "--quiet"), bool, False, panel=OUT_PANEL,
               help="print only results: no headers, notes or warnings (errors still show)")

@@ -12,6 +12,7 @@ from .. import shapes as S
 from ..ir import F
 from ..registry import defop
 from .shape import check_shape, int_values
+from .reductions import quiet_empty
 
 ShapeError = S.ShapeError
 
@@ -76,6 +77,7 @@ def _ce_shape(s):
     return ()
 
 
+@quiet_empty
 def _cross_entropy(logits, labels):
     logits = np.asarray(logits)
     if logits.ndim == 1:
@@ -118,7 +120,8 @@ def _mse_vjp(g, out, a, b):
     return ga, -ga
 
 
-defop("mse", "a, b", lambda a, b: np.mean(np.square(np.subtract(a, b))), _mse_shape, _mse_vjp,
+defop("mse", "a, b", quiet_empty(lambda a, b: np.mean(np.square(np.subtract(a, b)))), _mse_shape,
+      _mse_vjp,
       doc="mean squared error: mean((a - b)²) (a and b broadcast)",
       deriv="2(a-b)/n, -2(a-b)/n", partials=("2·({0}-{1})", "-2·({0}-{1})"),
       family="neural", symbol="mse", batch="mse",

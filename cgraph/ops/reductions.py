@@ -10,6 +10,22 @@ from ..registry import defop, partial_of_x, reduce_shape
 RSIG = "x, axis:axes=none, keepdims:bool=false"
 
 
+def quiet_empty(fn):
+    """A mean (var, std) of nothing is nan, and NumPy says so with a RuntimeWarning
+    ("Mean of empty slice"); cgraph reports non-finite results itself, once, with the
+    source line, so the forward stays quiet when any input is empty."""
+    def forward(*args, **kw):
+        if all(np.size(a) for a in args):
+            return fn(*args, **kw)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return fn(*args, **kw)
+    forward.__name__, forward.__doc__ = fn.__name__, fn.__doc__
+    return forward
+
+
 def keep(g, x, axis, keepdims):
     """g with the reduced axes put back as size-1 dims, ready to broadcast against x."""
     if keepdims or axis is None and g.ndim == x.ndim:
@@ -44,6 +60,7 @@ def _sum(x, axis=None, keepdims=False):
     return np.sum(x, axis=_axis(axis), keepdims=keepdims)
 
 
+@quiet_empty
 def _mean(x, axis=None, keepdims=False):
     return np.mean(x, axis=_axis(axis), keepdims=keepdims)
 
@@ -70,10 +87,12 @@ def _logsumexp(x, axis=None, keepdims=False):
         if np.ndim(out) else out
 
 
+@quiet_empty
 def _var(x, axis=None, keepdims=False):
     return np.var(x, axis=_axis(axis), keepdims=keepdims)
 
 
+@quiet_empty
 def _std(x, axis=None, keepdims=False):
     return np.std(x, axis=_axis(axis), keepdims=keepdims)
 

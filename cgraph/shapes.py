@@ -64,10 +64,11 @@ def broadcast(*shapes: Shape) -> Shape:
 
 
 def norm_axis(axis: int, ndim: int, what: str = "axis") -> int:
-    if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis not in (0, -1)):
+    if not -ndim <= axis < ndim:  # as NumPy: a scalar has no axis at all
         raise ShapeError(f"{what} {axis} is out of range for a tensor of rank {ndim}",
-                         hint=f"valid axes are {-ndim}..{ndim - 1}" if ndim else "a scalar has no axes")
-    return axis % ndim if ndim else 0
+                         hint=f"valid axes are {-ndim}..{ndim - 1}" if ndim else
+                         "a scalar has no axes: leave axis out (axis=none)")
+    return axis % ndim
 
 
 def norm_axes(axis, ndim: int) -> tuple:

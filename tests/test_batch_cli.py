@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 
-from cgraph.cli import run
 from cgraph.cli.spec import Options
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,30 +18,7 @@ SEED_BATCH = os.path.join(ROOT, "examples", "seed_batch.cg")
 SEED_ROWS = os.path.join(ROOT, "examples", "batch", "seed_rows.csv")
 
 
-class Out:
-    def __init__(self, code, stdout, stderr):
-        self.code, self.stdout, self.stderr = code, stdout, stderr
-
-    @property
-    def json(self):
-        return json.loads(self.stdout)
-
-
-def cli(*args, stdin: str = "") -> Out:
-    """Run `cgraph ARGS...` in this process; capture everything."""
-    out, err = io.BytesIO(), io.BytesIO()
-    streams = (io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8"),
-               io.TextIOWrapper(out, encoding="utf-8", write_through=True),
-               io.TextIOWrapper(err, encoding="utf-8", write_through=True))
-    saved = sys.stdin, sys.stdout, sys.stderr
-    sys.stdin, sys.stdout, sys.stderr = streams
-    try:
-        code = run([str(a) for a in args])
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        sys.stdin, sys.stdout, sys.stderr = saved
-    return Out(code, out.getvalue().decode(), err.getvalue().decode())
+from cli_runner import Out, cli  # noqa: E402
 
 
 def csv_batch(command, source, inputs, *values, **flags) -> Out:

@@ -7,16 +7,13 @@ subprocesses check what only a process can show (pipes, stdin, Ctrl-C).
 """
 from __future__ import annotations
 
-import io
-import json
 import os
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from cgraph.cli import run
+from cli_runner import cli
 from cgraph.errors import CgraphError
 
 SEED = "(a+b)*(b-c)"
@@ -24,40 +21,6 @@ SEED_ARGS = ("a=2", "b=3", "c=4")
 SEED_SCRIPT = "a = 2\nb = 3\nc = 4\nd = a + b\ne = b - c\nY = d * e\n"
 
 
-@dataclass
-class Out:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self):
-        return json.loads(self.stdout)
-
-
-def cli(*args, stdin: str | bytes = "", env: dict | None = None) -> Out:
-    """Run `cgraph ARGS...` in this process; capture everything."""
-    out, err = io.BytesIO(), io.BytesIO()
-    data = stdin.encode() if isinstance(stdin, str) else stdin
-    streams = (io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"),
-               io.TextIOWrapper(out, encoding="utf-8", write_through=True),
-               io.TextIOWrapper(err, encoding="utf-8", write_through=True))
-    saved = sys.stdin, sys.stdout, sys.stderr
-    saved_env = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    sys.stdin, sys.stdout, sys.stderr = streams
-    try:
-        code = run([str(a) for a in args])
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        sys.stdin, sys.stdout, sys.stderr = saved
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return Out(code, out.getvalue().decode(), err.getvalue().decode())
 
 
 @pytest.fixture

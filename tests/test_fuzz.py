@@ -39,11 +39,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+
+from cli_runner import Out, cli as run_cli
 from hypothesis import strategies as st
 
 import cgraph
 from cgraph import CgraphError
-from cgraph.cli import run
 from cgraph.errors import KINDS
 from cgraph.program import Program
 
@@ -124,34 +125,10 @@ def api_run(source: str, inputs: dict, mode: str, grad: bool) -> None:
                 check_error(exc)
 
 
-class Out:
-    def __init__(self, code, stdout, stderr, warned):
-        self.code, self.stdout, self.stderr, self.warned = code, stdout, stderr, warned
-
-    def __repr__(self):
-        return f"Out(code={self.code}, stderr={self.stderr[-2000:]!r})"
-
-
 def cli(*args, stdin: bytes = b"") -> Out:
-    """`cgraph ARGS...` in this process: status, output, and RuntimeWarnings."""
-    out, err = io.BytesIO(), io.BytesIO()
-    streams = (io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"),
-               io.TextIOWrapper(out, encoding="utf-8", write_through=True),
-               io.TextIOWrapper(err, encoding="utf-8", write_through=True))
-    saved = sys.stdin, sys.stdout, sys.stderr
-    sys.stdin, sys.stdout, sys.stderr = streams
-    try:
-        with warnings.catch_warnings(record=True) as caught, watchdog():
-            warnings.simplefilter("always")
-            code = run([str(a) for a in args])
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        sys.stdin, sys.stdout, sys.stderr = saved
-    warned = [f"{w.message} ({w.filename}:{w.lineno})" for w in caught
-              if issubclass(w.category, RuntimeWarning)]
-    return Out(code, out.getvalue().decode("utf-8", "replace"),
-               err.getvalue().decode("utf-8", "replace"), warned)
+    """`cgraph ARGS...` in this process, under the hang watchdog."""
+    with watchdog():
+        return run_cli(*args, stdin=stdin)
 
 
 def assert_clean(r: Out, json_mode: bool = False) -> None:

@@ -312,22 +312,28 @@ def matmul_rule(b: Batcher, node, args):
     if bx and by and len(sx) == 1 and len(sy) == 1:
         return b.add("sum", [b.add("mul", [x, y])], {"axis": [1], "keepdims": False})
     # the general case: promote 1-D operands to matrices, align ranks, broadcast
-    if len(sx) == 1:
-        sx1 = (1,) + sx
-        x = b.reshape(x, ((n,) if bx else ()) + sx1)
-    else:
-        sx1 = sx
-    if len(sy) == 1:
-        sy1 = sy + (1,)
-        y = b.reshape(y, ((n,) if by else ()) + sy1)
-    else:
-        sy1 = sy
-    r = max(len(sx1), len(sy1))
+    x, sx1 = _as_matrix(b, x, bx, sx, row=True)
+    y, sy1 = _as_matrix(b, y, by, sy, row=False)
+    return _matrix_op(b, "matmul", x, bx, sx1, y, by, sy1, out)
+
+
+def _as_matrix(b: Batcher, v, batched, shape, row: bool):
+    """A vector as a one-row (`row`) or one-column matrix, as NumPy's matmul and
+    solve read it; a matrix passes. Returns the value and its per-row shape."""
+    if len(shape) != 1:
+        return v, shape
+    s1 = (1,) + shape if row else shape + (1,)
+    return b.reshape(v, ((b.n,) if batched else ()) + s1), s1
+
+
+def _matrix_op(b: Batcher, op, x, bx, sx, y, by, sy, out):
+    """`op` on two matrices, the batched ones aligned so the row axis broadcasts."""
+    r = max(len(sx), len(sy))
     if bx:
-        x = b.align(x, sx1, r)
+        x = b.align(x, sx, r)
     if by:
-        y = b.align(y, sy1, r)
-    return b.reshape(b.add("matmul", [x, y]), (n,) + out)
+        y = b.align(y, sy, r)
+    return b.reshape(b.add(op, [x, y]), (b.n,) + tuple(out))
 
 
 def dot_rule(b: Batcher, node, args):
@@ -351,18 +357,8 @@ def outer_rule(b: Batcher, node, args):
 def solve_rule(b: Batcher, node, args):
     (a, ba), (v, bv) = args
     sa, sv = b.shape(node.inputs[0]), b.shape(node.inputs[1])
-    n = b.n
-    if len(sv) == 1:  # a vector: a one-column matrix
-        sv1 = sv + (1,)
-        v = b.reshape(v, ((n,) if bv else ()) + sv1)
-    else:
-        sv1 = sv
-    r = max(len(sa), len(sv1))
-    if ba:
-        a = b.align(a, sa, r)
-    if bv:
-        v = b.align(v, sv1, r)
-    return b.reshape(b.add("solve", [a, v]), (n,) + tuple(node.shape))
+    v, sv1 = _as_matrix(b, v, bv, sv, row=False)
+    return _matrix_op(b, "solve", a, ba, sa, v, bv, sv1, node.shape)
 
 
 def trace_rule(b: Batcher, node, args):

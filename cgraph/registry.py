@@ -9,7 +9,7 @@ drawing and the tests all read this table; nothing else knows an op.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Sequence
 
 from . import shapes as S
 from .records import Frozen, Record

@@ -12,7 +12,7 @@ optimiser, structure only) go to stderr unless --quiet; the program's own
 """
 from __future__ import annotations
 
-from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MAX_MEMORY, MODE, OUT_PANEL, PRECISION, QUIET,
+from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MAX_MEMORY, MODE, PRECISION, QUIET,
                    SEED, SOURCE, VALUES, Param, command)
 
 DRAW_PANEL = "Drawing"

@@ -297,7 +297,7 @@ class Explainer:
         return adj, edges
 
     def lines(self):
-        g, nodes, y = self.g, self.g.nodes, self.y
+        nodes, y = self.g.nodes, self.y
         adj, edges = self.run()
         out = self.out_name
         # order: intermediates by distance from the output, then the leaves

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from . import shapes as S
-from .ir import F, Graph, Sym
+from .ir import Graph
+from .notation import F, Sym
 
 
 def backward(g: Graph, y: int, wrt: Sequence[int], seed: Optional[int] = None) -> dict[int, int]:

@@ -287,9 +287,9 @@ def index_grad_rule(b: Batcher, node, args):
 def transpose_rule(b: Batcher, node, args):
     x, _ = args[0]
     k = len(b.shape(node.inputs[0]))
-    from .ops.linalg import _perm
+    from .ops.linalg import axes_permutation
 
-    perm = _perm(node.attrs.get("axes"), k)
+    perm = axes_permutation(node.attrs.get("axes"), k)
     perm = tuple(range(k - 1, -1, -1)) if perm is None else perm
     return b.add(node.op, [x], {"axes": [0] + [p + 1 for p in perm]})
 
@@ -388,7 +388,7 @@ def einsum_rule(b: Batcher, node, args):
 
 # ------------------------------------------------------------- neural nets
 def _ce_forward(logits, labels, bl=True, bb=True, n=1, c=1):
-    from .ops.neural import _shifted
+    from .ops.neural import shifted
     from .ops.shape import int_values
 
     logits = np.asarray(logits)
@@ -396,7 +396,7 @@ def _ce_forward(logits, labels, bl=True, bb=True, n=1, c=1):
     lb = np.asarray(labels) if bb else np.broadcast_to(labels, (n,) + np.shape(labels))
     lg = lg.reshape(n, -1, c)
     idx = int_values(lb, c, "class label", allow_negative=False).reshape(n, -1)
-    z = _shifted(lg, -1)
+    z = shifted(lg, -1)
     lse = np.log(np.sum(np.exp(z), axis=-1))
     picked = np.take_along_axis(z, idx[..., None], axis=-1)[..., 0]
     return np.mean(lse - picked, axis=1)
@@ -512,7 +512,7 @@ AFTER_BATCHING = {"fused", "fused_out"}
 def loop_ops() -> list[str]:
     """The registry ops that run once per row (no batching rule), by name."""
     out = []
-    for op in R.load().values():
+    for op in R.REGISTRY.values():
         if not op.tensor_args or op.forward is None or op.name in AFTER_BATCHING:
             continue  # never batched: no tensor inputs, expanded by the builder, or optimiser-made
         rule = op.batch if op.batch is not None else "loop"

@@ -74,7 +74,6 @@ class Builder:
         self.output_names: Optional[tuple] = None
         self.last: Optional[tuple] = None      # ("name", n) or ("expr", node id)
         self.bound_anywhere = _bound_names(program.body)
-        R.load()  # call() looks builtins up in R.REGISTRY: every op family must be declared
 
     # ================================================================ driver
     def build(self) -> Graph:
@@ -516,7 +515,7 @@ class Builder:
                            "every element of a [...] literal must have the same shape")
                 return self.poison(span)
             try:  # the size limit, before the stack is allocated
-                g._check_size((len(vals),) + shapes.pop())
+                g.check_size((len(vals),) + shapes.pop())
             except S.ShapeError as exc:
                 self.error(exc.kind, exc.message, v.span, exc.hint)
                 return self.poison(span)

@@ -43,6 +43,11 @@ class Diagnostic(Frozen):
         return out
 
 
+class AssertionFailed(Exception):
+    """An `assert` whose condition was false, raised by the op; the executor
+    turns it into a located CgraphError."""
+
+
 class CgraphError(Exception):
     """A user's mistake (or a failed run), with every diagnostic found.
 

@@ -6,13 +6,11 @@ import math
 
 import numpy as np
 
-from .errors import CgraphError, Diagnostic
+from .errors import AssertionFailed, CgraphError, Diagnostic
 
 
 def run_op(node, args):
     """Run one node's NumPy forward on its argument values; locate failures."""
-    from .ops.internal import AssertionFailed
-
     try:
         with np.errstate(all="ignore"):
             return node.op.forward(*args, **node.attrs)

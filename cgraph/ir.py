@@ -4,18 +4,20 @@ Every node's inputs come before it, so a forward pass is one loop over the
 list and a backward pass one loop back; nothing recurses. `Graph.add` is the
 only way a node is made: it infers the shape and dtype from the registry and,
 in eager mode, runs the op at once (that is the whole difference between the
-two modes). `Sym` wraps a node so derivative rules read as maths.
+two modes).
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from . import ops  # noqa: F401  (declares every op before a graph can use one)
 from . import registry as R
 from . import shapes as S
 from .errors import CgraphError, Diagnostic
+from .notation import Sym
 from .source import NOWHERE, Span
 
 LEAF_OPS = ("input", "leaf")
@@ -29,9 +31,6 @@ class Node:
         self.id, self.op, self.inputs, self.attrs = id, op, inputs, attrs
         self.shape, self.dtype, self.span, self.name, self.scope = shape, dtype, span, name, scope
 
-    @property
-    def kind(self) -> str:
-        return self.op.name
 
     def is_const(self) -> bool:
         return self.op.name == "const"
@@ -74,7 +73,7 @@ class Graph:
         attrs = attrs or {}
         ins = [self.nodes[i] for i in inputs]
         shape = op.infer_shape([n.shape for n in ins], attrs)
-        self._check_size(shape)  # before anything is allocated, in both modes
+        self.check_size(shape)  # before anything is allocated, in both modes
         dtype = self._dtype(op, ins)
         node = Node(len(self.nodes), op, tuple(inputs), attrs, shape, dtype,
                     span or self.span, name, self.scope)
@@ -100,7 +99,7 @@ class Graph:
             self.effects.append(node.id)
         return node.id
 
-    def _check_size(self, shape) -> None:
+    def check_size(self, shape) -> None:
         if shape is not None and len(shape) > MAX_RANK:  # NumPy's iterators stop at 32 axes
             raise S.ShapeError(f"a tensor of rank {len(shape)} has more axes than the {MAX_RANK} "
                                "cgraph supports", hint="reshape it to fewer axes", kind="value")
@@ -149,7 +148,7 @@ class Graph:
         else:
             dtype = _dtype_name(default) if default is not None else self.float_dtype.name
         try:  # an input's declared shape, or a value given from outside (NAME=VALUE, a file)
-            self._check_size(shape)
+            self.check_size(shape)
         except S.ShapeError as exc:
             raise CgraphError([Diagnostic(exc.kind, f"'{name}': {exc.message}", span or self.span,
                                           exc.hint)]) from None
@@ -213,20 +212,6 @@ class Graph:
         self._random_calls += 1
         return (self.seed * 1_000_003 + self._random_calls) % (2 ** 32)
 
-    # ----------------------------------------------------------- printing
-    def to_text(self, ids: Optional[Iterable[int]] = None) -> str:
-        """One node per line: `%3:f64[2,3] = mul %1 %2  # file:line:col  name`."""
-        lines = []
-        for n in (self.nodes if ids is None else (self.nodes[i] for i in ids)):
-            args = " ".join(f"%{i}" for i in n.inputs)
-            attrs = " ".join(f"{k}={_short(v)}" for k, v in n.attrs.items()
-                             if k not in ("name",))
-            head = f"%{n.id}:{_dt(n.dtype)}{S.fmt(n.shape)} = {n.op.name}"
-            body = " ".join(x for x in (head, args, attrs) if x)
-            tail = f"  # {n.span}" + (f"  {n.name}" if n.name else "")
-            lines.append(body + tail)
-        return "\n".join(lines)
-
 
 def default_max_bytes() -> int:
     """Half of the machine's physical memory: a bigger tensor is surely a mistake."""
@@ -258,93 +243,3 @@ def _dtype_name(value) -> str:
     if dt.kind in "iu":
         return "int64"
     return dt.name
-
-
-def _dt(dtype: str) -> str:
-    return {"float64": "f64", "float32": "f32", "bool": "bool", "int64": "i64"}.get(dtype, dtype)
-
-
-def _short(v) -> str:
-    if isinstance(v, np.ndarray):
-        return np.array2string(v, threshold=6, precision=4).replace("\n", "") if v.size <= 6 \
-            else f"<{v.dtype}{list(v.shape)}>"
-    return repr(v)
-
-
-# ------------------------------------------------------- derivative notation
-class Sym:
-    """A node of a graph being built, with operators that add nodes.
-
-    Derivative rules in the registry are written with Syms:
-    `lambda g, out, x: g * F.cos(x)` adds a cos and a mul node.
-    """
-
-    __slots__ = ("g", "id")
-
-    def __init__(self, g: Graph, id: int):
-        self.g, self.id = g, id
-
-    node = property(lambda self: self.g.nodes[self.id])
-    shape = property(lambda self: self.node.shape)
-    dtype = property(lambda self: self.node.dtype)
-    ndim = property(lambda self: None if self.node.shape is None else len(self.node.shape))
-
-    def _lift(self, v) -> int:
-        return v.id if isinstance(v, Sym) else self.g.const(v)
-
-    def _bin(self, op, other, swap=False):
-        a, b = self.id, self._lift(other)
-        return Sym(self.g, self.g.add(op, (b, a) if swap else (a, b)))
-
-    __add__ = lambda s, o: s._bin("add", o)
-    __radd__ = lambda s, o: s._bin("add", o, True)
-    __sub__ = lambda s, o: s._bin("sub", o)
-    __rsub__ = lambda s, o: s._bin("sub", o, True)
-    __mul__ = lambda s, o: s._bin("mul", o)
-    __rmul__ = lambda s, o: s._bin("mul", o, True)
-    __truediv__ = lambda s, o: s._bin("div", o)
-    __rtruediv__ = lambda s, o: s._bin("div", o, True)
-    __pow__ = lambda s, o: s._bin("pow", o)
-    __rpow__ = lambda s, o: s._bin("pow", o, True)
-    __matmul__ = lambda s, o: s._bin("matmul", o)
-    __rmatmul__ = lambda s, o: s._bin("matmul", o, True)
-    __gt__ = lambda s, o: s._bin("gt", o)
-    __ge__ = lambda s, o: s._bin("ge", o)
-    __lt__ = lambda s, o: s._bin("lt", o)
-    __le__ = lambda s, o: s._bin("le", o)
-    __neg__ = lambda s: Sym(s.g, s.g.add("neg", (s.id,)))
-    T = property(lambda s: Sym(s.g, s.g.add("transpose", (s.id,), {"axes": None})))
-
-
-class _Functions:
-    """`F.name(*tensors, **attrs)` adds a node of registry op `name`."""
-
-    def __getattr__(self, name: str):
-        op = R.get(name)
-        names = [a.name for a in op.args]
-
-        def call(*args, **kw):
-            g = next((a.g for a in list(args) + list(kw.values()) if isinstance(a, Sym)), None)
-            if g is None:
-                for a in args:
-                    if isinstance(a, (list, tuple)):
-                        g = next((x.g for x in a if isinstance(x, Sym)), None)
-                        if g:
-                            break
-            bound = dict(zip(names, args))
-            bound.update(kw)
-            ins, attrs = [], {}
-            for arg in op.args:
-                v = bound.get(arg.name, arg.default)
-                if arg.kind == "tensor":
-                    ins.append(v.id if isinstance(v, Sym) else g.const(v))
-                elif arg.kind == "tensors":
-                    ins.extend(x.id if isinstance(x, Sym) else g.const(x) for x in v)
-                else:
-                    attrs[arg.name] = v
-            return Sym(g, g.add(op, ins, attrs))
-
-        return call
-
-
-F = _Functions()

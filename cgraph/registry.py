@@ -6,6 +6,9 @@ so derivatives are graphs and can be differentiated again), the symbolic
 partials `--explain` prints, the input domain the tests sample from, and a
 one-line doc. `cgraph ops`, the builder, the autodiff, the executor, the
 drawing and the tests all read this table; nothing else knows an op.
+
+This module only holds the table; the op families in `cgraph.ops` fill it
+(import `cgraph.ops` to have every op declared).
 """
 from __future__ import annotations
 
@@ -16,8 +19,7 @@ from .records import Frozen, Record
 
 REQUIRED = object()
 
-#: attribute kinds (static, known when the graph is built) and tensor kinds
-ATTR_KINDS = {"int", "axes", "shape", "float", "str", "bool", "axes_list"}
+#: the kinds of argument that are tensors (the others are attributes, known at build time)
 TENSOR_KINDS = {"tensor", "tensors"}
 
 
@@ -123,26 +125,13 @@ def defop(name: str, sig: str, forward, shape, vjp=None, **kw) -> OpDef:
 
 
 def get(name: str) -> OpDef:
-    if not _loaded:
-        load()
+    """The op called `name` (the table is filled by importing `cgraph.ops`)."""
     return REGISTRY[name]
-
-
-_loaded = False
-
-
-def load() -> dict[str, OpDef]:
-    """Import every op family (once) and return the registry."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        from . import ops  # noqa: F401  (declares every op)
-    return REGISTRY
 
 
 def builtins() -> list[OpDef]:
     """The user-visible builtins and operators, in declaration order."""
-    return [op for op in load().values() if op.family != "internal"]
+    return [op for op in REGISTRY.values() if op.family != "internal"]
 
 
 # ---------------------------------------------------------------- shape rules
@@ -157,6 +146,3 @@ def broadcast_shape(shapes, **_):
 def reduce_shape(shapes, axis=None, keepdims=False, **_):
     return S.reduce(shapes[0], axis, keepdims)
 
-
-def scalar_shape(shapes, **_):
-    return ()

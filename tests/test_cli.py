@@ -144,7 +144,7 @@ def test_check_samples_big_leaves():
 
 def test_check_fails_on_a_wrong_derivative(monkeypatch):
     from cgraph import registry
-    from cgraph.ir import F
+    from cgraph.notation import F
 
     monkeypatch.setattr(registry.get("sin"), "vjp", lambda g, out, x, **_: (g * F.cos(x) * 2.0,))
     r = cli("grad", "sin(x)", "x=1", "--check")
@@ -472,7 +472,7 @@ def test_plugins_register_on_the_app(monkeypatch):
     import types
 
     from cgraph.cli import app as app_mod
-    from cgraph.cli import spec
+    from cgraph.cli import catalog
 
     calls = []
     fake = types.ModuleType("cgraph.cli.cmd_fake")
@@ -486,7 +486,7 @@ def test_plugins_register_on_the_app(monkeypatch):
 
     fake.register = register
     monkeypatch.setitem(sys.modules, "cgraph.cli.cmd_fake", fake)
-    monkeypatch.setattr(spec, "PLUGINS", spec.PLUGINS + ("cmd_fake",))
+    monkeypatch.setattr(catalog, "PLUGINS", catalog.PLUGINS + ("cmd_fake",))
     monkeypatch.setattr(app_mod, "_APP", None)
     r = cli("fake", "hello")
     assert r.code == 0 and r.stdout == "fake hello\n" and len(calls) == 1
@@ -495,7 +495,7 @@ def test_plugins_register_on_the_app(monkeypatch):
 def test_plugin_declared_with_spec_gets_the_fast_path(monkeypatch):
     import types
 
-    from cgraph.cli import spec
+    from cgraph.cli import catalog, spec
 
     fake = types.ModuleType("cgraph.cli.cmd_hello")
 
@@ -506,8 +506,8 @@ def test_plugin_declared_with_spec_gets_the_fast_path(monkeypatch):
 
     try:
         monkeypatch.setitem(sys.modules, "cgraph.cli.cmd_hello", fake)
-        monkeypatch.setattr(spec, "PLUGINS", spec.PLUGINS + ("cmd_hello",))
-        hit = spec.parse_fast(["hello", "x", "--mode", "eager"])
+        monkeypatch.setattr(catalog, "PLUGINS", catalog.PLUGINS + ("cmd_hello",))
+        hit = catalog.parse_fast(["hello", "x", "--mode", "eager"])
         assert hit is not None and hit[1].source == "x"
         assert cli("hello", "x", "--mode", "eager").stdout == "hello x eager\n"
     finally:

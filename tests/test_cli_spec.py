@@ -1,6 +1,6 @@
 """One definition per command: the fast parser and Typer agree.
 
-`spec.parse_fast` parses ordinary command lines without Typer; for every line
+`catalog.parse_fast` parses ordinary command lines without Typer; for every line
 it accepts, Typer (built from the same declarations) must hand the command
 exactly the same Options. Lines it is unsure of must be left to Typer.
 """
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cgraph.cli import app as app_mod
-from cgraph.cli import spec
+from cgraph.cli import catalog
 from cgraph.cli.sources import looks_like_path, parse_literal
 
 
@@ -57,7 +57,7 @@ LINES = [
 
 @pytest.mark.parametrize("argv", LINES)
 def test_fast_parser_matches_typer(argv, monkeypatch):
-    fast = spec.parse_fast(argv)
+    fast = catalog.parse_fast(argv)
     assert fast is not None, argv
     slow = typer_options(argv, monkeypatch)
     assert slow is not None, argv
@@ -75,11 +75,11 @@ REFUSED = [
 
 @pytest.mark.parametrize("argv", REFUSED)
 def test_fast_parser_leaves_the_unusual_to_typer(argv):
-    assert spec.parse_fast(argv) is None
+    assert catalog.parse_fast(argv) is None
 
 
 def test_every_command_has_help_and_examples():
-    cmds = spec.load_commands()
+    cmds = catalog.load_commands()
     for name in ("eval", "grad", "jacobian", "check", "ops"):
         cmd = cmds[name]
         assert cmd.help and cmd.examples and all("cgraph " + name in e for e in cmd.examples)
@@ -88,7 +88,7 @@ def test_every_command_has_help_and_examples():
 
 
 def test_run_commands_share_the_common_flags():
-    cmds = spec.load_commands()
+    cmds = catalog.load_commands()
     for name in ("eval", "grad", "jacobian"):
         flags = set(cmds[name].flags)
         assert {"--mode", "--dtype", "--seed", "--json", "--precision", "--quiet", "-q",

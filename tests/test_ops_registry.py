@@ -43,9 +43,10 @@ import pytest
 from cgraph import registry as R
 from cgraph import shapes as S
 from cgraph.autodiff import backward
-from cgraph.ir import F, Graph
+from cgraph.ir import Graph
+from cgraph.notation import F
 
-OPS = R.load()
+OPS = R.REGISTRY
 
 EPS = 1e-6
 RTOL = 1e-4

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from cgraph.execute import Plan
-from cgraph.ir import F, Graph
+from cgraph.ir import Graph
+from cgraph.notation import F
 from cgraph.optimize import compact, cse, fold, fuse, optimize, simplify
 from cgraph.program import Program
 

@@ -20,7 +20,7 @@ Plug-ins: `cgraph/cli/cmd_draw.py` and `cgraph/cli/cmd_batch.py` add their
 commands with `@spec.command(...)` and/or `register(app)`; see spec.py.
 
 `main(argv=None)` is the console script. An ordinary command line is parsed
-by `spec.parse_fast` and run without importing Typer, pydantic or Rich; any
+by `catalog.parse_fast` and run without importing Typer, pydantic or Rich; any
 other (help, version, a mistake, a hand-registered command) goes to Typer.
 Set CGRAPH_TYPER=1 to always go through Typer. Ctrl-C ends a run with
 `cgraph: interrupted` (status 130), SIGTERM with `cgraph: terminated` (143,
@@ -45,7 +45,7 @@ def run(argv=None) -> int:
     try:
         _streams()
         if not os.environ.get("CGRAPH_TYPER"):
-            from .spec import parse_fast
+            from .catalog import parse_fast
 
             hit = parse_fast(argv)
             if hit is not None:
@@ -72,9 +72,9 @@ def main(argv=None) -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        from .run import _silence_stdout
+        from .run import silence_stdout
 
-        _silence_stdout()
+        silence_stdout()
         code = code or 141
     sys.exit(code)
 

@@ -10,7 +10,7 @@ defines one, so a plug-in may also add hand-written Typer commands:
         @app.command("draw")
         def draw(...): ...
 
-Only a command line the fast parser (`spec.parse_fast`) does not take comes
+Only a command line the fast parser (`catalog.parse_fast`) does not take comes
 here: `--help`, `--version`, a wrong command line (Typer's message, exit 2),
 or a command registered by hand. `get_app()` caches the app; `typer_command
 (cmd)` is the Typer function of one declared command.
@@ -24,7 +24,7 @@ from typing import Annotated, List, Literal, Optional
 import typer
 
 from .. import __version__
-from . import spec
+from . import catalog, spec
 from .run import run_command
 
 APP_HELP = """\
@@ -117,11 +117,11 @@ def build_app() -> typer.Typer:
                                                    help="print the version and exit")] = False):
         """cgraph: expressions, gradients and computation graphs."""
 
-    commands = spec.load_commands()
+    commands = catalog.load_commands()
     for cmd in commands.values():
         app.command(cmd.name, help=cmd.help, epilog=cmd.epilog, hidden=cmd.hidden)(typer_command(cmd))
-    for mod in spec.PLUGINS:
-        plugin = spec.load_plugin(mod)
+    for mod in catalog.PLUGINS:
+        plugin = catalog.load_plugin(mod)
         register = getattr(plugin, "register", None)
         if register is not None:
             register(app)

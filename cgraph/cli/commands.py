@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .run import FAILED, OK, UsageError, note, warn
 from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MAX_MEMORY, MODE, OUT, QUIET, RUN_FLAGS,
-                   SEED, SOURCE, SOURCES, VALUES, Param, command, load_plugin)
+                   SEED, SOURCE, SOURCES, VALUES, Param, command)
 
 OF = Param("of", ("--of",), str, metavar="NAME",
            help="the output to differentiate (default: the program's first output)")
@@ -35,13 +35,9 @@ def _start(opts, command_name: str):
 
 def _csv_batch(command_name: str, opts) -> int:
     """`--inputs rows.csv`: a batch run, handled by the batch plug-in."""
-    plugin = load_plugin("cmd_batch")
-    runner = getattr(plugin, "csv_batch", None) if plugin else None
-    if runner is None:
-        raise UsageError("--inputs with a .csv file (one run per row) needs the batch runner, "
-                         "which this installation does not have",
-                         "give the values as a .json or .npz file, or as NAME=VALUE")
-    return runner(command_name, opts)
+    from .cmd_batch import csv_batch
+
+    return csv_batch(command_name, opts)
 
 
 def _warnings(result, program, feed, printer, extra=(), strict=False) -> None:
@@ -365,7 +361,7 @@ _SYMBOL_ALIASES = {"-": "−", "*": "×", "/": "÷", "**": "^", "<=": "≤", ">=
          help="List the builtins and operators with their signature, doc and derivative rule.",
          examples=["cgraph ops", "cgraph ops softmax", "cgraph ops +", "cgraph ops --markdown"])
 def ops_command(o) -> int:
-    from .. import registry
+    from .. import ops as registry
     from ..errors import CgraphError, nearest
     from .output import Printer
 

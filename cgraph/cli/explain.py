@@ -259,7 +259,7 @@ class Explainer:
     def run(self):
         """Walk back from the output: the adjoint of every live node and the terms of it."""
         from ..autodiff import _fit
-        from ..ir import Sym
+        from ..notation import Sym
 
         g2, nodes, live, y = self.g2, self.g.nodes, self.live, self.y
         one = None

@@ -212,14 +212,14 @@ def _inside_fused(node, args, value):
     """(op name, its args, its value) of the first op inside a fused region whose
     value is not finite while its inputs are."""
     try:  # a best effort: the optimiser's private format
-        from ..optimize.fuse import _run_program
+        from ..ops.fused import run_program
 
         program = node.attrs["program"]
         shape = tuple(node.attrs["shape"])
         full = [np.broadcast_to(np.asarray(a), shape) if np.ndim(a) else np.asarray(a)
                 for a in args]
         with np.errstate(all="ignore"):
-            tmp = _run_program(program, full)
+            tmp = run_program(program, full)
     except Exception:
         return "fused", args, value
     for k, (opname, refs, _) in enumerate(program):

@@ -129,7 +129,7 @@ def _run(cmd, opts, CgraphError) -> int:
     except KeyboardInterrupt as exc:
         return interrupted(exc)
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         return BROKEN_PIPE
     except RecursionError:
         report(CgraphError("the program nests too deeply to run", kind="runtime",
@@ -148,7 +148,7 @@ def _run(cmd, opts, CgraphError) -> int:
         return FAILED
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """After a broken pipe, make Python's exit-time flush of stdout quiet."""
     import os
 

@@ -17,7 +17,7 @@ From that one declaration come both ways in:
 
 - `cgraph.cli.app.build_app()` turns each `Command` into a Typer command (help
   with examples, `--help`, error messages for a wrong command line, exit 2);
-- `parse_fast(argv)` parses an ordinary, well-formed command line for those
+- `catalog.parse_fast(argv)` parses an ordinary, well-formed command line for those
   same `Param`s without importing Typer (~45 ms) or pydantic/Rich (~110 ms):
   cold start is what a calculator is judged by. Anything it is not sure of
   (`--help`, an unknown flag, a missing or bad option value, bundled short
@@ -28,8 +28,8 @@ A command's function takes an `Options` (attribute access to every
 parameter, by `Param.name`) and returns the exit status; it raises
 `CgraphError` or `UsageError` for a user's mistake (see cgraph/cli/run.py).
 
-Plug-ins: a module `cgraph/cli/cmd_<name>.py` (`cmd_draw`, `cmd_batch`) is
-imported when `cgraph <name>` is run (and when the Typer app is built, for
+Plug-ins: a module `cgraph/cli/cmd_<name>.py` listed in `catalog.PLUGINS`
+(`cmd_draw`, `cmd_batch`) is imported when `cgraph <name>` is run (and when the Typer app is built, for
 `--help`). It may declare its command with `@command` as above (fast path
 and Typer for free), and/or define `register(app: typer.Typer)` to add Typer
 commands by hand (those always go through Typer). The batch plug-in also
@@ -38,13 +38,8 @@ runs `eval`/`grad`/`jacobian --inputs rows.csv`: those commands call its
 """
 from __future__ import annotations
 
-import importlib
 from ..records import Frozen, Record
 from typing import Any, Callable, Optional, Sequence
-
-#: plug-in command modules of cgraph/cli, imported on demand
-PLUGINS = ("cmd_draw", "cmd_batch")
-
 
 class Options:
     """The parsed command line of one command: `o.mode`, `o.values`, ..."""
@@ -139,31 +134,6 @@ def command(name: str, *params: Param, help: str = "", examples: Sequence[str] =
     return deco
 
 
-def load_commands(name: Optional[str] = None) -> dict[str, Command]:
-    """Import the built-in commands, and the plug-in for `name` (or every
-    plug-in when name is None). Returns COMMANDS."""
-    from . import commands  # noqa: F401  (declares eval, grad, jacobian, check, ops)
-
-    if name is None:
-        for mod in PLUGINS:
-            load_plugin(mod)
-    elif name not in COMMANDS:
-        load_plugin("cmd_" + name.replace("-", "_"))
-    return COMMANDS
-
-
-def load_plugin(mod: str):
-    """Import cgraph.cli.<mod> if it exists; None if it does not."""
-    if mod not in PLUGINS:
-        return None
-    try:
-        return importlib.import_module(f"{__package__}.{mod}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"{__package__}.{mod}":
-            return None
-        raise
-
-
 # ------------------------------------------------------ shared parameters
 RUN_PANEL = "Running"
 OUT_PANEL = "Output"
@@ -209,61 +179,3 @@ QUIET = Param("quiet", ("-q", "--quiet"), bool, False, panel=OUT_PANEL,
 
 #: the common flags of every command that runs a program
 RUN_FLAGS = (MODE, DTYPE, SEED, MAX_ITERATIONS, MAX_MEMORY, STRICT, JSON, PRECISION, QUIET)
-
-
-# ---------------------------------------------------------------- fast path
-def parse_fast(argv: Sequence[str]):
-    """(Command, Options) for an ordinary command line, or None to let Typer
-    parse it (help, version, anything unusual or wrong)."""
-    if not argv or argv[0].startswith("-"):
-        return None
-    cmds = load_commands(argv[0])
-    cmd = cmds.get(argv[0])
-    if cmd is None:
-        return None
-    values = cmd.defaults()
-    words: list[str] = []
-    args = iter(argv[1:])
-    for a in args:
-        if a == "--":
-            words.extend(args)
-            break
-        if a[:1] != "-" or a == "-":
-            words.append(a)
-            continue
-        flag, eq, text = a.partition("=") if a.startswith("--") else (a, "", "")
-        p = cmd.flags.get(flag)
-        if p is None:
-            return None                      # unknown, --help, bundled -qj ...: Typer decides
-        if p.kind is bool:
-            if eq:
-                return None
-            values[p.name] = True
-            continue
-        if not eq:
-            text = next(args, None)
-            if text is None:
-                return None
-        try:
-            values[p.name] = p.convert(text)
-        except ValueError:
-            return None
-    arguments = cmd.arguments
-    for k, p in enumerate(arguments):
-        if p.kind is list:
-            if k != len(arguments) - 1:      # pragma: no cover - a declaration mistake
-                return None
-            if p.required and not words:
-                return None
-            values[p.name] = words
-            words = []
-        elif words:
-            values[p.name] = words.pop(0)
-        elif p.required:
-            return None
-    if words:
-        return None                          # extra words: Typer says so
-    for p in cmd.params:
-        if p.is_option and p.required and values[p.name] is None:
-            return None
-    return cmd, Options(**values)

@@ -10,7 +10,7 @@ import operator
 
 import numpy as np
 
-from ..ir import F
+from ..notation import F
 from ..registry import broadcast_shape, defop
 
 

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..ir import F
+from ..notation import F
 from ..registry import broadcast_shape, defop, partial_of_x, same_shape
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)

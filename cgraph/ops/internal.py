@@ -4,12 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import shapes as S
-from ..ir import F
+from ..notation import F
+from ..errors import AssertionFailed
 from ..registry import defop
-
-
-class AssertionFailed(Exception):
-    """An `assert` whose condition was false; the executor locates it."""
 
 
 PRINT = {"stream": None}  # where print() writes; None means sys.stdout at call time

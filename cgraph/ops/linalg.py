@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import shapes as S
-from ..ir import F, Sym
+from ..notation import F, Sym
 from ..registry import defop
 
 ShapeError = S.ShapeError
@@ -113,7 +113,7 @@ defop("outer", "x, y", np.outer, _outer_shape, _outer_vjp,
 
 
 # ---------------------------------------------------------------- transpose
-def _perm(axes, ndim):
+def axes_permutation(axes, ndim):
     """axes (None, an int or a list) as a permutation tuple, or None (reverse)."""
     if axes is None:
         return None
@@ -132,16 +132,16 @@ def _transpose_shape(s, axes=None):
     shape = s[0]
     if shape is None:
         return None
-    perm = _perm(axes, len(shape))
+    perm = axes_permutation(axes, len(shape))
     return tuple(reversed(shape)) if perm is None else tuple(shape[a] for a in perm)
 
 
 def _transpose(x, axes=None):
-    return np.transpose(x, _perm(axes, np.ndim(x)))
+    return np.transpose(x, axes_permutation(axes, np.ndim(x)))
 
 
 def _transpose_vjp(g, out, x, axes=None):
-    perm = _perm(axes, _ndim(x))
+    perm = axes_permutation(axes, _ndim(x))
     if perm is None:
         return (F.transpose(g, axes=None),)
     return (F.transpose(g, axes=[int(i) for i in np.argsort(perm)]),)

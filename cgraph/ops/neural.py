@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import shapes as S
-from ..ir import F
+from ..notation import F
 from ..registry import defop
 from .shape import check_shape, int_values
 from .reductions import quiet_empty
@@ -27,18 +27,18 @@ def _axis_shape(s, axis=-1):
     return shape
 
 
-def _shifted(x, axis):
+def shifted(x, axis):
     m = np.max(x, axis=axis, keepdims=True)
     return x - np.where(np.isfinite(m), m, 0.0)
 
 
 def _softmax(x, axis=-1):
-    e = np.exp(_shifted(x, axis))
+    e = np.exp(shifted(x, axis))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def _log_softmax(x, axis=-1):
-    z = _shifted(x, axis)
+    z = shifted(x, axis)
     return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 
@@ -84,7 +84,7 @@ def _cross_entropy(logits, labels):
         logits, labels = logits[None, :], np.reshape(labels, (1,))
     n, c = logits.shape
     idx = int_values(labels, c, "class label", allow_negative=False)
-    z = _shifted(logits, -1)
+    z = shifted(logits, -1)
     lse = np.log(np.sum(np.exp(z), axis=-1))
     return np.mean(lse - z[np.arange(n), idx])
 

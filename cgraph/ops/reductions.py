@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import shapes as S
-from ..ir import F
+from ..notation import F
 from ..registry import defop, partial_of_x, reduce_shape
 
 RSIG = "x, axis:axes=none, keepdims:bool=false"

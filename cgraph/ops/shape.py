@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import shapes as S
-from ..ir import F
+from ..notation import F
 from ..registry import defop
 
 ShapeError = S.ShapeError

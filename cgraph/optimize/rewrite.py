@@ -22,7 +22,7 @@ def rewrite(g, visit: Callable) -> dict:
             rep[node.id] = r
             changed[node.id] = r
     if changed:
-        _retarget(g, lambda i: rep[i])
+        retarget(g, lambda i: rep[i])
     return changed
 
 
@@ -47,12 +47,12 @@ def compact(g, targets) -> dict:
             node.inputs = tuple(new_id[j] for j in node.inputs)
             nodes.append(node)
     g.nodes, g.values, g.varies = nodes, values, varies
-    _retarget(g, lambda i: new_id.get(i))
+    retarget(g, lambda i: new_id.get(i))
     return {old: new for old, new in new_id.items() if old != new} | \
         {old: None for old in range(n) if old not in new_id}
 
 
-def _retarget(g, f: Callable[[int], Optional[int]]) -> None:
+def retarget(g, f: Callable[[int], Optional[int]]) -> None:
     for table in ("names", "leaves", "inputs", "outputs"):
         d = getattr(g, table)
         setattr(g, table, {k: f(v) for k, v in d.items() if f(v) is not None})
@@ -90,5 +90,5 @@ def topo_sort(g, key: Callable[[int], tuple]) -> dict:
         node.id = new_id[node.id]
         node.inputs = tuple(new_id[j] for j in node.inputs)
     g.nodes = nodes
-    _retarget(g, lambda i: new_id.get(i))
+    retarget(g, lambda i: new_id.get(i))
     return new_id

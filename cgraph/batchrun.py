@@ -186,15 +186,16 @@ class _Compiled:
 
 
 def _single_row_graph(program, rows, feed_shared, grad, of, wrt, all_names):
-    from .build import Builder
-    from .ir import Graph
+    """The program built for one row (columns are scalars), checked and differentiated:
+    the pipeline's front, before the batching transformation."""
+    from . import pipeline
     from .shapes import fmt
 
-    g = Graph(dtype=program.dtype, seed=program.seed)
     shapes = {name: () for name in rows}
     shapes.update({k: v.shape for k, v in feed_shared.items()})
-    Builder(program.ast, g, shapes, program.max_iterations).build()
-    program._check_names(g, dict.fromkeys(shapes))
+    c = pipeline.front(program, shapes=shapes, given=dict.fromkeys(shapes), of=of, grad=grad,
+                       wrt=wrt)
+    g = c.graph
     for name in rows:
         node = g.nodes[g.leaves[name]]
         if node.shape != ():
@@ -203,39 +204,37 @@ def _single_row_graph(program, rows, feed_shared, grad, of, wrt, all_names):
                               hint="a table's columns are scalar leaves; give tensors as "
                                    "NAME=VALUE (shared by every row)").with_source(program.file,
                                                                                    program.source)
-    info = program._differentiate(g, grad, of, wrt, all_names)
-    outputs = dict(info["outputs"])
+    outputs = dict(c.outputs)
     if all_names and not grad:  # every named value (but the columns themselves)
-        outputs = {**{k: v for k, v in g.names.items() if k not in rows}, **outputs}
-    return g, info, outputs
+        outputs = {**{k: v for k, v in c.names.items() if k not in rows}, **outputs}
+    return c, outputs
 
 
 def _compile(program, rows, feed_shared, n, grad, of, wrt, all_names) -> _Compiled:
+    from . import pipeline
     from .batching import Batcher, shared_total
-    from .execute import Plan
 
-    g, info, outputs = _single_row_graph(program, rows, feed_shared, grad, of, wrt, all_names)
-    targets = list(outputs.values()) + [gi for gi, _ in info["leaves"].values()]
-    b = Batcher(g, rows, n)
+    c, outputs = _single_row_graph(program, rows, feed_shared, grad, of, wrt, all_names)
+    targets = list(outputs.values()) + [gr.node for gr in c.leaves.values()]
+    b = Batcher(c.graph, rows, n)
     new = b.run(targets)
     gb, bat = b.gb, b.batched
     entries = []
     for name, i in outputs.items():
         entries.append(("output", name, new[i], bat[i], True))
-    for leaf, (gi, conn) in info["leaves"].items():
+    for leaf, gr in c.leaves.items():
         if leaf in rows:
-            entries.append(("grad", leaf, new[gi], bat[gi], conn))
+            entries.append(("grad", leaf, new[gr.node], bat[gr.node], gr.connected))
         else:
-            entries.append(("shared", leaf, shared_total(gb, new[gi], bat[gi], n), False, conn))
-    ids = [e[2] for e in entries]
+            entries.append(("shared", leaf, shared_total(gb, new[gr.node], bat[gr.node], n), False,
+                            gr.connected))
+    # the batched graph goes through the rest of the pipeline: optimise, plan
+    batched = pipeline.Compiled(graph=gb, extra=[e[2] for e in entries])
     if program.optimize:
-        from .optimize import optimize
-
-        remap = optimize(gb, ids)
-        ids = [remap.get(i, i) for i in ids]
-    entries = [(k, name, i, flag, conn) for (k, name, _, flag, conn), i in zip(entries, ids)]
-    return _Compiled(Plan(gb, ids), entries, sorted(set(b.looped)),
-                     info["output"] if grad else None)
+        batched = pipeline.optimise(batched)
+    batched = pipeline.make_plan(batched)
+    entries = [(k, name, i, flag, conn) for (k, name, _, flag, conn), i in zip(entries, batched.extra)]
+    return _Compiled(batched.plan, entries, sorted(set(b.looped)), c.output if grad else None)
 
 
 _PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # program -> {key: _Compiled}

@@ -18,7 +18,7 @@ import numpy as np
 from . import ast as A
 from . import registry as R
 from . import shapes as S
-from .autodiff import backward
+from .autodiff import backward, jacobian_rows
 from .errors import CgraphError, Diagnostic, nearest
 from .records import Record
 from .ir import Graph
@@ -786,23 +786,10 @@ class Builder:
         g.span = e.span
         if shape == ():
             return self._backward(y, x)
-        m = S.size(shape)
         if not g.varies[x]:
-            rows = [self._backward(y, x)] * m
+            rows = [self._backward(y, x)] * S.size(shape)
         else:
-            # row k: one backward pass from y itself, seeded with a one-hot cotangent (a pass
-            # from y[k] would walk every earlier row's nodes again: quadratic in m); the seeds
-            # stay unfolded nodes, computed when the graph runs, as backward's own constants
-            rows, saved = [], g.fold
-            g.fold = False
-            try:
-                one = g.const(1.0, e.span)  # the graph's dtype: the seeds keep it
-                for k in range(m):
-                    at = tuple(("int", int(i)) for i in np.unravel_index(k, shape))
-                    seed = g.add("index_grad", (one,), {"shape": list(shape), "items": at}, e.span)
-                    rows.append(backward(g, y, [x], seed=seed)[x])
-            finally:
-                g.fold = saved
+            rows = [row[0] for row in jacobian_rows(g, y, [x], e.span)]
         stacked = self.emit("stack", rows, {"axis": 0}, e.span)
         return self.emit("reshape", [stacked], {"shape": list(shape) + list(g.nodes[x].shape)}, e.span)
 

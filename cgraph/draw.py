@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from .errors import CgraphError
+from .errors import CgraphError, MissingInputs, NotScalar
 
 FORMATS = ("svg", "png", "dot")
 RANKDIRS = ("TB", "LR", "BT", "RL")
@@ -224,16 +223,16 @@ class _Drawer:
         self.backward, self.rankdir, self.max_nodes = backward, rankdir, max_nodes
         self.title, self.notes, self.precision = title, notes, precision
         self.source_lines = source.splitlines() if source else None
-        self.float_dtype = getattr(getattr(g, "float_dtype", None), "name", "float64")
-        self.outputs = dict(getattr(g, "outputs", {}))
+        self.float_dtype = g.float_dtype.name
+        self.outputs = dict(g.outputs)
         self.output = output or next(iter(self.outputs), None)
-        self.out_id = self.outputs.get(self.output, getattr(g, "names", {}).get(self.output))
+        self.out_id = self.outputs.get(self.output, g.names.get(self.output))
         # every name bound to a node, in program order
         self.names: dict[int, list] = {}
         for node in self.nodes:
             if node.name:
                 self.names.setdefault(node.id, []).append(node.name)
-        for table in (getattr(g, "names", {}), self.outputs):
+        for table in (g.names, self.outputs):
             for name, i in table.items():
                 if i is not None and 0 <= i < n and name not in self.names.setdefault(i, []):
                     self.names[i].append(name)
@@ -246,23 +245,15 @@ class _Drawer:
 
     # ----------------------------------------------------------- node sets
     def _ancestors(self, roots: Iterable[int]) -> bytearray:
-        mark = bytearray(len(self.nodes))
-        for r in roots:
-            if r is not None and 0 <= r < len(self.nodes):
-                mark[r] = 1
-        for i in range(len(self.nodes) - 1, -1, -1):
-            if mark[i]:
-                for j in self.nodes[i].inputs:
-                    mark[j] = 1
-        return mark
+        n = len(self.nodes)
+        return self.g.needed(r for r in roots if r is not None and 0 <= r < n)
 
     def _split(self):
         """Forward nodes (what the outputs, effects and named values need) and
         backward nodes (what only the gradients need)."""
         g = self.g
-        roots = list(self.outputs.values()) + list(getattr(g, "effects", []))
-        roots += list(getattr(g, "leaves", {}).values())
-        roots += [i for i in getattr(g, "names", {}).values()
+        roots = list(self.outputs.values()) + list(g.effects) + list(g.leaves.values())
+        roots += [i for i in g.names.values()
                   if i is not None and i < len(self.nodes) and self.nodes[i].op.name != "const"]
         fwd_mark = self._ancestors(roots)
         fwd = [i for i in range(len(self.nodes)) if fwd_mark[i]]
@@ -883,17 +874,15 @@ def draw_program(source: str, file: str = "<expr>", inputs: Optional[dict] = Non
     try:
         try:
             result = _run(prog, inputs, notes)
-        except CgraphError as exc:
+        except MissingInputs as exc:
             # no values at all for a static program with inputs: draw its structure
-            if inputs or mode != "static" or not all(
-                    d.kind == "value" and d.message.startswith("no value for input") for d in exc.errors):
+            if inputs or mode != "static":
                 raise
-            missing = [m for d in exc.errors for m in re.findall(r"'([^']+)'", d.message)]
-            notes.append("no values given for " + ", ".join(missing)
+            notes.append("no values given for " + ", ".join(exc.names)
                          + ": structure only (give NAME=VALUE to see values and gradients)")
             try:
                 result = prog.build_result({}, grad=True)
-            except CgraphError:
+            except NotScalar:
                 result = prog.build_result({}, grad=False)
     finally:
         internal.PRINT["stream"] = saved
@@ -907,9 +896,7 @@ def _run(prog, inputs, notes):
     """Run with gradients, keeping every value; without them for a non-scalar output."""
     try:
         return prog.run(inputs, grad=True, keep_all=True)
-    except CgraphError as exc:
-        if "needs a scalar output" not in exc.message:
-            raise
+    except NotScalar as exc:
         notes.append(f"no gradients: {exc.message}")
         return prog.run(inputs, grad=False, keep_all=True)
 

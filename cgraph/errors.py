@@ -90,11 +90,17 @@ class CgraphError(Exception):
         return self
 
 
-def errors_from(diags: Iterable[Diagnostic]) -> None:
-    """Raise a CgraphError if `diags` holds anything."""
-    diags = list(diags)
-    if diags:
-        raise CgraphError(diags)
+class MissingInputs(CgraphError):
+    """Inputs the program needs and was not given (`names`): a drawing of the
+    structure alone is still possible, a run is not."""
+
+    def __init__(self, errors, names: Sequence[str]):
+        super().__init__(errors)
+        self.names = list(names)
+
+
+class NotScalar(CgraphError):
+    """A gradient was asked of an output that is not a scalar."""
 
 
 def use_color(stream=None) -> bool:

@@ -204,6 +204,32 @@ class Graph:
             vals[j] = value
         return vals[i]
 
+    def needed(self, roots) -> bytearray:
+        """1 for every node the roots (ids; None is skipped) depend on, the roots
+        included: the one backward walk every pass and printer uses."""
+        nodes = self.nodes
+        mark = bytearray(len(nodes))
+        top = -1
+        for r in roots:
+            if r is not None:
+                mark[r] = 1
+                top = max(top, r)
+        for i in range(top, -1, -1):
+            if mark[i]:
+                for j in nodes[i].inputs:
+                    mark[j] = 1
+        return mark
+
+    def eager_prefix(self, n: int, values: list, varies: Optional[bytearray] = None) -> "Graph":
+        """An eager graph holding this graph's first n nodes with the given values:
+        a node added to it runs at once (the explainer runs each VJP this way)."""
+        g = Graph(dtype=self.float_dtype.name, eager=True, seed=self.seed,
+                  max_bytes=self.max_bytes)
+        g.nodes = list(self.nodes[:n])
+        g.values = list(values[:n])
+        g.varies = bytearray(varies if varies is not None else self.varies[:n])
+        return g
+
     def sym(self, i: int) -> "Sym":
         return Sym(self, i)
 

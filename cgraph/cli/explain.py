@@ -129,8 +129,6 @@ class Line:
 
 class Explainer:
     def __init__(self, result, feed: dict, digits: int = 6):
-        from ..ir import Graph
-
         self.digits = digits
         g = self.g = result.graph
         name = result.output
@@ -141,12 +139,7 @@ class Explainer:
         self.targets = [g.leaves.get(n, g.names.get(n)) for n in result.gradients]
         nodes = g.nodes
         # nodes the output depends on, and those that depend on a target
-        anc = bytearray(y + 1)
-        anc[y] = 1
-        for i in range(y, -1, -1):
-            if anc[i]:
-                for j in nodes[i].inputs:
-                    anc[j] = 1
+        anc = g.needed([y])[:y + 1]
         tset = set(self.targets)
         live = bytearray(y + 1)
         for i in range(y + 1):
@@ -155,11 +148,7 @@ class Explainer:
         self.live, self.anc = live, anc
         # an eager copy of the forward part: adjoints are computed by running
         # each op's VJP (the registry's rule) on the real values
-        g2 = Graph(dtype=g.float_dtype.name, eager=True, seed=g.seed)
-        g2.nodes = list(nodes[:y + 1])
-        g2.values = self.values
-        g2.varies = bytearray(live)
-        self.g2 = g2
+        self.g2 = g.eager_prefix(y + 1, self.values, live)
         self._labels: dict[int, str] = {}
         self._name_nodes()
 
@@ -191,7 +180,7 @@ class Explainer:
     def label(self, i: int) -> str:
         if i in self._labels:
             return self._labels[i]
-        if i > self.y:  # a leaf bound after the output (self.values holds adjoints there)
+        if i > self.y:  # a leaf bound after the output: no value of its own here
             return self.g.nodes[i].name or self.g.nodes[i].op.name
         v = self.values[i] if i < len(self.values) else None
         if v is not None and np.ndim(v) == 0:
@@ -258,7 +247,7 @@ class Explainer:
     # ------------------------------------------------------------ adjoints
     def run(self):
         """Walk back from the output: the adjoint of every live node and the terms of it."""
-        from ..autodiff import _fit
+        from ..autodiff import fit
         from ..notation import Sym
 
         g2, nodes, live, y = self.g2, self.g.nodes, self.live, self.y
@@ -287,11 +276,11 @@ class Explainer:
                 pval = None
                 if node.shape == ():
                     p = partials[k]
-                    pval = 0.0 if p is None else g2.values[_fit(g2, p, nodes[j].shape)]
+                    pval = 0.0 if p is None else g2.values[fit(g2, p, nodes[j].shape)]
                 if c is None:
                     edges.setdefault(j, []).append(Edge(u, k, None, pval))
                     continue
-                cid = _fit(g2, c, nodes[j].shape)
+                cid = fit(g2, c, nodes[j].shape)
                 edges.setdefault(j, []).append(Edge(u, k, cid, pval))
                 adj[j] = cid if j not in adj else g2.add("add", (adj[j], cid))
         return adj, edges

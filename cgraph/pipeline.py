@@ -1,0 +1,306 @@
+"""The compile pipeline, assembled once: build → check inputs → choose the
+output → differentiate → optimise → plan.
+
+Every caller — `Program` (static and eager), `cgraph check --passes`, batch
+runs, `draw`, `jacobian`, `--explain` and `--check` — goes through
+`compile_graph`, or through its stages in this order when it transforms the
+graph between two of them (a batch run vectorises it before optimising).
+The result is a `Compiled`: the graph, its plan, and which node is which
+output and which gradient.
+
+`program` is anything with the fields of `cgraph.program.Program`: `ast`,
+`file`, `source`, `dtype`, `seed`, `max_iterations`, `max_memory`.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from .errors import CgraphError, Diagnostic, MissingInputs, NotScalar, nearest
+from .records import Record
+
+MAX_JACOBIAN_ROWS = 10_000  # output elements: one backward pass each
+
+
+class Grad(Record):
+    """Where ∂output/∂name lives, and whether the output depends on name at all."""
+
+    __slots__ = ("node", "connected")
+    node: int
+    connected: bool
+
+
+class Compiled(Record):
+    """A built (and maybe differentiated, optimised and planned) program."""
+
+    __slots__ = ("graph", "plan", "output", "outputs", "names", "leaves", "inter", "grad_ids",
+                 "jacobian", "extra")
+    _defaults = {"plan": None, "output": None}
+    _factories = {"outputs": dict, "names": dict, "leaves": dict, "inter": dict,
+                  "grad_ids": dict, "jacobian": dict, "extra": list}
+    graph: object
+    plan: object            # a cgraph.execute.Plan (static), or None (eager, or not planned)
+    output: Optional[str]   # the chosen (differentiated) output
+    outputs: dict           # output name -> node
+    names: dict             # every top-level name -> node
+    leaves: dict            # leaf name -> Grad
+    inter: dict             # named non-leaf -> Grad (--all)
+    grad_ids: dict          # forward node -> its gradient node (what the drawing shows)
+    jacobian: dict          # leaf name -> node of each Jacobian row, one per output element
+    extra: list             # more nodes to keep (every named value, for --all)
+
+    def targets(self) -> list:
+        """Every node whose value a run must hand back."""
+        out = list(self.outputs.values())
+        out += [gr.node for gr in self.leaves.values()] + [gr.node for gr in self.inter.values()]
+        for rows in self.jacobian.values():
+            out += rows
+        return out + self.extra
+
+    def remapped(self, remap: dict) -> "Compiled":
+        """The same, after a pass that renumbered nodes (`remap`: old id -> new id or None)."""
+        m = remap.get
+        # Each surviving node's gradient, for drawing. When several nodes became one
+        # (x * 1 -> x, two equal exp(x) merged) no single original's gradient is the
+        # merged node's, except for a leaf: it keeps its own (it is the total).
+        merged: dict = {}
+        for f, gi in sorted(self.grad_ids.items()):
+            if m(f, f) is not None and m(gi, gi) is not None:
+                merged.setdefault(m(f, f), []).append(m(gi, gi))
+        nodes = self.graph.nodes
+        grad_ids = {n: gis[0] for n, gis in merged.items()
+                    if len(gis) == 1 or nodes[n].op.name in ("input", "leaf")}
+        return self.replace(
+            grad_ids=grad_ids,
+            outputs={n: m(i, i) for n, i in self.outputs.items()},
+            names={n: m(i, i) for n, i in self.names.items()},
+            leaves={n: Grad(m(gr.node, gr.node), gr.connected) for n, gr in self.leaves.items()},
+            inter={n: Grad(m(gr.node, gr.node), gr.connected) for n, gr in self.inter.items()},
+            jacobian={n: [m(i, i) for i in rows] for n, rows in self.jacobian.items()},
+            extra=[m(i, i) for i in self.extra])
+
+
+# ------------------------------------------------------------------ stages
+def new_graph(program, feed: Optional[dict] = None):
+    """An empty graph for the program: eager (ops run as added) when `feed` is given."""
+    from .ir import Graph
+
+    return Graph(dtype=program.dtype, seed=program.seed, eager=feed is not None, feed=feed,
+                 max_bytes=program.max_memory)
+
+
+def build(program, feed: Optional[dict] = None, shapes: Optional[dict] = None):
+    """The program's graph: eager on `feed`'s values, or static for these input shapes."""
+    from .build import Builder
+
+    g = new_graph(program, feed)
+    Builder(program.ast, g, {} if feed is not None else dict(shapes or {}),
+            program.max_iterations).build()
+    return g
+
+
+def check_inputs(program, g, given) -> None:
+    """Every name given a value is a leaf of g, and every input has a value.
+
+    An implicit input used only where this build did not go (an untaken branch)
+    still is an input: it is added, with a zero gradient. Raises `MissingInputs`
+    when the only trouble is inputs without values."""
+    import numpy as np
+
+    given = dict(given)
+    known = set(g.leaves) | set(g.inputs)
+    unreached = [n for n in given if n not in known and n not in g.names]
+    if unreached:
+        from .build import free_names
+
+        free = free_names(program.ast)
+        for name in unreached:
+            if name in free:
+                shape = tuple(np.shape(given[name])) if given[name] is not None else ()
+                g.names.setdefault(name, g.leaf(name, "input", shape=shape))
+        known = set(g.leaves) | set(g.inputs)
+    errors = []
+    for name in given:
+        if name in known:
+            continue
+        if name in g.frozen:
+            errors.append(Diagnostic(
+                "value", f"'{name}' decides the graph's structure (a range bound, a shape or "
+                "an axis), so it cannot be given a value", g.nodes[g.names[name]].span
+                if name in g.names else None, f"change '{name}' in the program instead"))
+        elif name in g.names:
+            errors.append(Diagnostic("name", f"'{name}' is computed by the program, not a leaf: "
+                                     "it cannot be given a value", None))
+        else:
+            near = nearest(name, known)
+            errors.append(Diagnostic("name", f"a value was given for '{name}', which the program "
+                                     "does not have", None,
+                                     f"did you mean '{near}'?" if near else
+                                     "its leaves are: " + (", ".join(g.leaves) or "none")))
+    missing = [n for n in g.inputs if n not in given]
+    if missing:
+        givens = [n for n in given if n not in known]
+        hint = None
+        for m in missing:
+            # a free name may be a typo of a bound one; a declared input is not
+            declared = g.nodes[g.inputs[m]].attrs.get("declared")
+            near = nearest(m, givens if declared else
+                           givens + [n for n in g.names if n not in g.inputs])
+            if near:
+                hint = f"'{m}' looks like a misspelling of '{near}'"
+                break
+        errors.append(Diagnostic("value", "no value for input" + ("s " if len(missing) > 1 else " ")
+                                 + ", ".join(f"'{m}'" for m in missing),
+                                 g.nodes[g.inputs[missing[0]]].span,
+                                 hint or "give it on the command line ("
+                                 + " ".join(f"{m}=..." for m in missing) + ") or with --inputs"))
+    if errors:
+        exc = MissingInputs(errors, missing) if len(errors) == 1 and missing else CgraphError(errors)
+        raise exc.with_source(program.file, program.source)
+
+
+def choose_output(g, of: Optional[str] = None) -> str:
+    """The output to differentiate (`--of`, else the first); `--of` naming a
+    non-output value makes it the only output."""
+    if of is not None and of not in g.names and of not in g.outputs:
+        near = nearest(of, list(g.names) + list(g.outputs))
+        raise CgraphError(f"--of names '{of}', which the program does not have", kind="name",
+                          hint=f"did you mean '{near}'?" if near else None)
+    name = of or next(iter(g.outputs), None)
+    if name is None:
+        raise CgraphError("the program has no output", kind="value",
+                          hint="end it with an expression or name one with `output y`")
+    if of is not None and of not in g.outputs:
+        g.outputs = {of: g.names[of]}
+    return name
+
+
+def output_node(g, name: str) -> int:
+    return g.outputs.get(name, g.names.get(name))
+
+
+def choose_wrt(g, wrt: Optional[Sequence[str]] = None) -> dict:
+    """The leaves (or named values) to differentiate with respect to: name -> node."""
+    leaves = dict(g.leaves)
+    if wrt is None:
+        return leaves
+    for w in wrt:
+        if w not in leaves and w not in g.names:
+            near = nearest(w, list(leaves) + list(g.names))
+            raise CgraphError(f"--wrt names '{w}', which the program does not have", kind="name",
+                              hint=f"did you mean '{near}'?" if near else
+                              "its leaves are: " + (", ".join(leaves) or "none"))
+    return {w: leaves.get(w, g.names.get(w)) for w in wrt}
+
+
+def differentiate(c: Compiled, wrt=None, all_names: bool = False) -> Compiled:
+    """Add the backward graph of c's (scalar) output; record each gradient's node."""
+    from .autodiff import backward
+
+    g = c.graph
+    y = output_node(g, c.output)
+    node = g.nodes[y]
+    if node.shape != ():
+        from .shapes import fmt
+
+        raise NotScalar(f"'{c.output}' has shape {fmt(node.shape)}; a gradient needs a scalar "
+                        "output", kind="type", span=node.span,
+                        hint="differentiate sum(...) or mean(...) of it, or use `cgraph jacobian`")
+    leaves = choose_wrt(g, wrt)
+    targets = dict(leaves)
+    if all_names:
+        for n, i in g.names.items():
+            if n not in g.leaves and i not in targets.values():
+                targets[n] = i
+    g.span = node.span
+    grads = backward(g, y, list(targets.values()))
+    reach = g.needed([y])
+    c.grad_ids = dict(grads)  # every visited node -> its gradient node (drawing)
+    for n, i in targets.items():
+        (c.leaves if n in leaves else c.inter)[n] = Grad(grads[i], bool(reach[i]))
+    return c
+
+
+def differentiate_rows(c: Compiled, wrt=None) -> Compiled:
+    """Add one backward pass per element of c's output: the Jacobian's rows."""
+    from .autodiff import jacobian_rows
+    from .shapes import fmt, size
+
+    g = c.graph
+    y = output_node(g, c.output)
+    node = g.nodes[y]
+    if node.dtype not in ("float32", "float64"):
+        raise CgraphError(f"'{c.output}' is {node.dtype}: it is not differentiable", kind="type",
+                          span=node.span)
+    m = size(node.shape)
+    if m > MAX_JACOBIAN_ROWS:
+        raise CgraphError(f"'{c.output}' has {m:,} elements ({fmt(node.shape)}); a Jacobian of "
+                          f"more than {MAX_JACOBIAN_ROWS:,} rows is too big to print", kind="value",
+                          span=node.span, hint="take a slice or a reduction of the output first")
+    leaves = choose_wrt(g, wrt)
+    rows = jacobian_rows(g, y, list(leaves.values()), node.span)
+    reach = g.needed([y])
+    for k, (n, i) in enumerate(leaves.items()):
+        c.jacobian[n] = [row[k] for row in rows]
+        c.leaves[n] = Grad(i, bool(reach[i]))  # the leaf itself: its shape, when m is 0
+    return c
+
+
+def optimise(c: Compiled, report: Optional[list] = None) -> Compiled:
+    """Run the optimiser's passes over c's graph, keeping every target."""
+    from .optimize import optimize
+
+    return c.remapped(optimize(c.graph, c.targets(), report=report))
+
+
+def make_plan(c: Compiled, keep_all: bool = False) -> Compiled:
+    """Plan the run of a static graph. `keep_all` keeps the value of every node
+    the targets and gradients need, not only theirs: what a drawing shows."""
+    from .execute import Plan
+
+    targets = c.targets()
+    if keep_all:
+        g = c.graph
+        need = g.needed(targets + list(c.grad_ids.values()) + list(g.effects))
+        targets = [i for i in range(len(g.nodes)) if need[i]]
+    c.plan = Plan(c.graph, targets)
+    return c
+
+
+# ---------------------------------------------------------------- assembled
+def front(program, *, feed: Optional[dict] = None, shapes: Optional[dict] = None,
+          given: Optional[dict] = None, of: Optional[str] = None, grad: bool = False,
+          jacobian: bool = False, wrt=None, all_names: bool = False) -> Compiled:
+    """Build, check the given names, choose the output and differentiate.
+
+    `feed` (values) builds eagerly; else `shapes` builds a static graph. `given`
+    (names -> value or None) is what the caller will supply; None skips the check
+    (drawing a structure, `check --passes`)."""
+    g = build(program, feed=feed, shapes=shapes)
+    if given is not None:
+        check_inputs(program, g, given)
+    try:
+        c = Compiled(graph=g, output=choose_output(g, of))
+        c.outputs, c.names = dict(g.outputs), dict(g.names)
+        if all_names:
+            c.extra = list(g.names.values())
+        if jacobian:
+            differentiate_rows(c, wrt)
+        elif grad:
+            differentiate(c, wrt, all_names)
+    except CgraphError as exc:
+        raise exc.with_source(program.file, program.source) from None
+    return c
+
+
+def compile_graph(program, *, feed: Optional[dict] = None, shapes: Optional[dict] = None,
+                  given: Optional[dict] = None, of: Optional[str] = None, grad: bool = False,
+                  jacobian: bool = False, wrt=None, all_names: bool = False,
+                  optimize: bool = False, plan: bool = True, keep_all: bool = False) -> Compiled:
+    """The whole pipeline. An eager build (`feed`) has run already: no plan."""
+    c = front(program, feed=feed, shapes=shapes, given=given, of=of, grad=grad,
+              jacobian=jacobian, wrt=wrt, all_names=all_names)
+    if feed is not None:
+        return c
+    if optimize:
+        c = optimise(c)
+    return make_plan(c, keep_all) if plan else c

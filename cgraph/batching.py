@@ -110,13 +110,8 @@ class Batcher:
     def run(self, targets: Iterable[int]) -> dict[int, int]:
         src, gb = self.src, self.gb
         nodes = src.nodes
-        need = bytearray(len(nodes))
-        for t in list(targets) + list(src.effects) + list(src.leaves.values()) + list(src.inputs.values()):
-            need[t] = 1
-        for i in range(len(nodes) - 1, -1, -1):
-            if need[i]:
-                for j in nodes[i].inputs:
-                    need[j] = 1
+        need = src.needed(list(targets) + list(src.effects) + list(src.leaves.values())
+                          + list(src.inputs.values()))
         for node in nodes:
             if not need[node.id]:
                 continue

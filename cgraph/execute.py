@@ -48,13 +48,7 @@ class Plan:
         nodes = graph.nodes
         self.graph = graph
         self.targets = list(targets)
-        need = bytearray(len(nodes))
-        for t in list(targets) + graph.effects:
-            need[t] = 1
-        for i in range(len(nodes) - 1, -1, -1):
-            if need[i]:
-                for j in nodes[i].inputs:
-                    need[j] = 1
+        need = graph.needed(list(targets) + graph.effects)
         self.order = [i for i in range(len(nodes)) if need[i]]
         self.leaves = [(i, nodes[i].name, nodes[i].attrs.get("default")) for i in self.order
                        if nodes[i].op.name in ("input", "leaf")]

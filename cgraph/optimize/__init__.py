@@ -49,12 +49,4 @@ def optimize(g, targets, report: Optional[list] = None, fusion: bool = True) -> 
 
 
 def _live(g, targets) -> int:
-    need = bytearray(len(g.nodes))
-    for t in list(targets) + list(g.effects) + list(g.leaves.values()):
-        if t is not None:
-            need[t] = 1
-    for i in range(len(g.nodes) - 1, -1, -1):
-        if need[i]:
-            for j in g.nodes[i].inputs:
-                need[j] = 1
-    return sum(need)
+    return sum(g.needed(list(targets) + list(g.effects) + list(g.leaves.values())))

@@ -28,14 +28,8 @@ def rewrite(g, visit: Callable) -> dict:
 
 def compact(g, targets) -> dict:
     """Drop the nodes no target, leaf or side effect needs; renumber densely."""
-    n = len(g.nodes)
-    need = bytearray(n)
-    for t in list(targets) + list(g.effects) + list(g.leaves.values()) + list(g.inputs.values()):
-        need[t] = 1
-    for i in range(n - 1, -1, -1):
-        if need[i]:
-            for j in g.nodes[i].inputs:
-                need[j] = 1
+    need = g.needed(list(targets) + list(g.effects) + list(g.leaves.values())
+                    + list(g.inputs.values()))
     new_id = {}
     nodes, values, varies = [], [], bytearray()
     for node in g.nodes:

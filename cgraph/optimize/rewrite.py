@@ -43,7 +43,7 @@ def compact(g, targets) -> dict:
     g.nodes, g.values, g.varies = nodes, values, varies
     retarget(g, lambda i: new_id.get(i))
     return {old: new for old, new in new_id.items() if old != new} | \
-        {old: None for old in range(n) if old not in new_id}
+        {old: None for old in range(len(need)) if old not in new_id}
 
 
 def retarget(g, f: Callable[[int], Optional[int]]) -> None:

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench fuzz clean
+.PHONY: demo test bench fuzz tables clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 # examples (default here 3000) instead of the few dozen `make test` gives it.
 fuzz: $(STAMP)
 	CGRAPH_FUZZ_EXAMPLES=$${CGRAPH_FUZZ_EXAMPLES:-3000} $(BIN)/python -m pytest tests/test_fuzz.py
+
+# After an edit of grammar/cgraph.lark: regenerate the parser tables that ship beside it.
+tables: $(STAMP)
+	$(BIN)/python -m cgraph.tablegen
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -1,44 +1,33 @@
-"""The parser's tables as data, and a small runtime that needs no lark.
+"""A small LALR(1) runtime: cgraph's lexer and parse table, read from data.
 
-Lark builds cgraph's LALR(1) parser from `grammar/cgraph.lark`; importing
-lark and loading its parser costs ~40-50 ms, more than the rest of a
-calculator run. So once lark has built the parser, `export` writes down
-everything parsing needs, as plain JSON-able data:
+The data is what `cgraph.tablegen` generates from `grammar/cgraph.lark`
+(shipped as `grammar/cgraph.tables.json`, loaded by `cgraph.parser_tables`):
 
-* the lexer: lark's own scanner regexps (one alternation of named groups,
-  in lark's priority order, exactly the strings lark compiles), which token
-  types may span lines, which are ignored, and the keyword table lark
-  applies to names (`if` lexes as NAME, then becomes IF);
+* the lexer: one alternation of named groups, in lark's priority order,
+  which token types may span lines, which are ignored, and the keyword table
+  applied to names (`if` lexes as NAME, then becomes IF);
 * the LALR table: per state, terminal -> shift to state / reduce by rule,
   and nonterminal -> goto state;
-* the rules: origin, length, the callback name lark would call (alias or
-  rule name) and how lark's tree builder shapes the children first (which
-  ones it keeps, which `_rule` children it splices in, where `[x]` puts a
-  None, whether a `?rule` with one child is replaced by that child).
+* the rules: origin, length, the callback name (alias or rule name) and how
+  the children are shaped first (which are kept, which `_rule` children are
+  spliced in, where `[x]` puts a None, whether a `?rule` with one child is
+  that child).
 
-`Tables` turns that data back into a parser: `re` compiles the regexps,
-`Tables.tokens` lexes exactly as lark's basic lexer does, and `actions` /
-`gotos` hold reductions bound to the caller's callbacks, in the shape the
-driver loop in `cgraph.parse` runs. Nothing here imports lark except
-`export`, which is only called on a cache miss.
+`Tables` turns that back into a parser: `re` compiles the regexps,
+`Tables.tokens` lexes, and `actions` / `gotos` hold reductions bound to the
+caller's callbacks, in the shape the driver loop in `cgraph.parse` runs.
+Nothing here imports lark.
 """
 from __future__ import annotations
 
 import re
 
-__all__ = ["FORMAT", "Token", "Tables", "Unsupported", "export", "digest"]
-
-FORMAT = "cgraph-lalr/1"
-"""Bump when the data's shape or meaning changes: old files are ignored."""
-
-
-class Unsupported(Exception):
-    """The grammar uses a lark feature this runtime does not reproduce."""
+__all__ = ["Token", "Tables", "Tree"]
 
 
 class Token(str):
-    """A token, interchangeable with lark's `Token` for the parser's use:
-    a str (its text) with a type and a position."""
+    """A token: a str (its text) with a type and a position (the attribute
+    names of lark's `Token`, so diagnostics read either)."""
 
     __slots__ = ("type", "start_pos", "value", "line", "column", "end_line", "end_column", "end_pos")
 
@@ -63,10 +52,6 @@ class Token(str):
     def __repr__(self):
         return "Token(%r, %r)" % (self.type, self.value)
 
-    def __reduce__(self):
-        return (self.__class__, (self.type, self.value, self.start_pos, self.line, self.column,
-                                 self.end_line, self.end_column, self.end_pos))
-
     def __eq__(self, other):
         if isinstance(other, Token) and self.type != other.type:
             return False
@@ -76,8 +61,8 @@ class Token(str):
 
 
 class Tree:
-    """What lark's tree builder makes for a rule the callbacks do not know:
-    here only the `_rule` helpers that a parent splices in."""
+    """A rule's value when the callbacks have no method for it: here only
+    the `_rule` helpers that a parent splices in."""
 
     __slots__ = ("data", "children")
 
@@ -86,99 +71,6 @@ class Tree:
 
     def __repr__(self):
         return "Tree(%r, %r)" % (self.data, self.children)
-
-
-def digest(data: bytes) -> str:
-    """A cheap checksum of `data` (hashlib costs ~2 ms to import, zlib
-    0.3 ms): Python's hash of an int is the int modulo the prime 2**61 - 1,
-    computed in one pass, so the bytes read as one number in both byte
-    orders give two such residues. Any damage confined to 61 consecutive
-    bits changes both. It guards against damage, not malice: the cache
-    directory is private, and a file's full key is compared exactly."""
-    return "%016x%016x" % (hash(int.from_bytes(data, "little")) & 0xFFFFFFFFFFFFFFFF,
-                           hash(int.from_bytes(data, "big")) & 0xFFFFFFFFFFFFFFFF)
-
-
-# ------------------------------------------------------------------ export
-def export(lk) -> dict:
-    """The data of a built `lark.Lark` (parser="lalr", lexer="basic") that
-    `Tables` needs. Raises `Unsupported` for what `Tables` cannot mimic."""
-    from functools import partial
-
-    from lark.lexer import BasicLexer, PatternStr, UnlessCallback
-    from lark.parse_tree_builder import (ChildFilterLALR, ChildFilterLALR_NoPlaceholders,
-                                         ExpandSingleChild)
-    from lark.parsers.lalr_analysis import Shift
-    from lark.visitors import Transformer_InPlace
-
-    opts, conf = lk.options, lk.lexer_conf
-    if opts.parser != "lalr" or opts.postlex is not None or opts.propagate_positions:
-        raise Unsupported("only a plain LALR parser is exported")
-    if conf.re_module is not re or conf.use_bytes or conf.callbacks:
-        raise Unsupported("lexer options")
-
-    # -- lexer
-    lexer = lk._build_lexer()
-    if type(lexer) is not BasicLexer:
-        raise Unsupported("only lark's basic lexer is mimicked")
-    scanner = lexer.scanner
-    patterns = [[m.pattern, m.flags] for m in scanner._mres]
-    keywords = {}
-    for ty, cb in lexer.callback.items():
-        if type(cb) is not UnlessCallback:
-            raise Unsupported(f"lexer callback on {ty}")
-        table: dict = {}
-        for t in cb.scanner.terminals:
-            if not isinstance(t.pattern, PatternStr) or t.pattern.flags:
-                raise Unsupported(f"keyword {t.name} is not a plain string")
-            table.setdefault(t.pattern.value, t.name)
-        if any(cb.scanner.fullmatch(v) != n for v, n in table.items()):
-            raise Unsupported(f"keywords of {ty}")
-        keywords[ty] = table
-    lex = {"patterns": patterns, "newline": sorted(lexer.newline_types),
-           "ignore": sorted(lexer.ignore_types), "keywords": keywords}
-
-    # -- rules, shaped as lark's tree builder shapes them
-    transformer = opts.transformer
-    if isinstance(transformer, Transformer_InPlace) or hasattr(transformer, "__default__"):
-        raise Unsupported("the callbacks must be plain methods")
-    rules, index = [], {}
-    for rule, chain in lk._parse_tree_builder.rule_builders:
-        name = rule.alias or rule.options.template_source or rule.origin.name
-        f = getattr(transformer, name, None)
-        if f is not None and getattr(f, "visit_wrapper", None) is not None:
-            raise Unsupported(f"v_args on {name}")
-        expand1, filt = False, None
-        for k, w in enumerate(chain):
-            if w is ExpandSingleChild and k == 0:
-                expand1 = True
-            elif isinstance(w, partial) and w.func is ChildFilterLALR and not w.keywords:
-                include, nones = w.args
-                filt = [[[i, bool(e), n] for i, e, n in include], nones]
-            elif (isinstance(w, partial) and w.func is ChildFilterLALR_NoPlaceholders
-                  and not w.keywords):
-                include, = w.args
-                filt = [[[i, bool(e), 0] for i, e in include], 0]
-            else:
-                raise Unsupported(f"tree builder step {w!r}")
-        index[rule] = len(rules)
-        rules.append([rule.origin.name, len(rule.expansion), name, expand1, filt])
-
-    # -- the table
-    pconf = lk.parse_interactive("").parser_state.parse_conf
-    origins = {r[0] for r in rules}
-    number = {s: i for i, s in enumerate(pconf.states)}
-    states = []
-    for s, row in pconf.states.items():
-        acts, gotos = {}, {}
-        for sym, (action, arg) in row.items():
-            if action is Shift:
-                (gotos if sym in origins else acts)[sym] = number[arg]
-            else:
-                acts[sym] = -1 - index[arg]
-        states.append([acts, gotos])
-    return {"lexer": lex, "rules": rules, "states": states,
-            "start": number[pconf.start_state], "end": number[pconf.end_state]}
 
 
 # ----------------------------------------------------------------- runtime
@@ -192,7 +84,7 @@ def _nat(x) -> bool:
 
 
 class Tables:
-    """A parser rebuilt from `export`'s data. Its shape, types and
+    """A parser rebuilt from `cgraph.tablegen`'s data. Its shape, types and
     indices are checked: damaged data raises here (ValueError, TypeError,
     KeyError, re.error) rather than failing in the middle of a parse.
 
@@ -218,7 +110,7 @@ class Tables:
         for p, flags in pats:
             _check(type(p) is str and _nat(flags), "pattern")
             mres.append(re.compile(p, flags))
-        self._mres = mres
+        self.patterns = mres
         self.newline_types = frozenset(lex["newline"])
         self.ignore_types = frozenset(lex["ignore"])
         kw = lex["keywords"]
@@ -264,10 +156,10 @@ class Tables:
         self.actions, self.gotos = actions, gotos
 
     def tokens(self, text: str, on_error):
-        """The tokens of `text`, as lark's basic lexer makes them. At a
+        """The tokens of `text` (as lark's basic lexer makes them). At a
         character no token matches, `on_error(pos, line, column)` says
         where to carry on (a position past `pos`)."""
-        mres = self._mres
+        mres = self.patterns
         if len(mres) == 1:
             match = mres[0].match
         else:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import sys
 import threading
@@ -14,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cgraph.parse as P
+import lark_reference as reference
 from cgraph import ast as A
 from cgraph.errors import CgraphError
 from cgraph.records import Frozen
@@ -23,30 +23,13 @@ from cgraph.source import Span
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# ------------------------------------------------------------- backends
-# Every test in this file runs twice: once on the exported JSON tables with
-# cgraph's own lexer and loop (what a warm start runs), once on lark itself.
-# Either way each `parse` / `parse_bytes` below parses with BOTH engines and
-# requires the same Program or the same diagnostics, then answers with the
-# chosen engine's result.
+# ------------------------------------------------------------ reference
+# Every `parse` / `parse_bytes` below is checked against lark itself
+# (tests/lark_reference.py, lark's public API over the same grammar): where
+# cgraph parses a source, lark gives the same Program; where cgraph reports
+# a syntax error, lark refuses the source too.
 
-@pytest.fixture(scope="session")
-def engines():
-    lk = P._build_lark(P._grammar_text())
-    body = P._export(lk)
-    assert body is not None, "the grammar could not be exported"
-    return {"table": P._TableEngine(json.loads(body)), "lark": P._LarkEngine(lk)}
-
-
-def _outcome(fn, args, eng):
-    """(kind, what must agree, what to hand back)."""
-    try:
-        prog = fn(*args, eng)
-        return "ok", prog, prog
-    except CgraphError as e:
-        return "error", e.errors, e
-    except Exception as e:      # e.g. TypeError for bytes given to parse()
-        return "raised", (type(e), str(e)), e
+_REFERENCE_MAX_CHARS = 300_000      # beyond this, lark's own parse is too slow to run each time
 
 
 def _same(a, b) -> bool:
@@ -68,28 +51,34 @@ def _same(a, b) -> bool:
     return True
 
 
-def _agreeing(fn, chosen, other):
+def _checked(fn):
     def run(src, file="<expr>"):
-        mine = _outcome(fn, (src, file), chosen)
-        theirs = _outcome(fn, (src, file), other)
-        assert mine[0] == theirs[0] and _same(mine[1], theirs[1]), \
-            f"the engines disagree on {src!r}: {mine[:2]} vs {theirs[:2]}"
-        if mine[0] != "ok":
-            raise mine[2]
-        return mine[2]
+        text = src
+        if isinstance(src, bytes):
+            try:
+                text = src.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = None
+        check = isinstance(text, str) and len(text) <= _REFERENCE_MAX_CHARS
+        try:
+            prog = fn(src, file)
+        except CgraphError:
+            if check:
+                assert reference.parse(text, file)[0] == "error", f"lark parses {src!r}, cgraph refuses it"
+            raise
+        if check:
+            kind, ref = reference.parse(text, file)
+            assert kind == "ok", f"cgraph parses {src!r}, lark refuses it"
+            assert _same(prog, ref), f"cgraph and lark disagree on {src!r}"
+        return prog
     return run
 
 
-@pytest.fixture(autouse=True, params=["table", "lark"])
-def backend(request, engines, monkeypatch):
-    chosen = engines[request.param]
-    other = engines["lark" if request.param == "table" else "table"]
-    assert chosen.kind == request.param
+@pytest.fixture(autouse=True)
+def against_lark(monkeypatch):
     g = globals()
-    monkeypatch.setitem(g, "parse", _agreeing(P._parse, chosen, other))
-    monkeypatch.setitem(g, "parse_bytes", _agreeing(P._parse_bytes, chosen, other))
-    monkeypatch.setattr(P, "_engine", chosen)    # for anything calling cgraph.parse.parse
-    return request.param
+    monkeypatch.setitem(g, "parse", _checked(P.parse))
+    monkeypatch.setitem(g, "parse_bytes", _checked(P.parse_bytes))
 
 
 # ---------------------------------------------------------------- helpers
@@ -653,15 +642,18 @@ _LEX_PIECES = ["θ", "ℌ", "ﬁ", "x\u0301", "٣", "_", "x1", "if", "iffy", "in
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(st.sampled_from(_LEX_PIECES),
                           st.characters(exclude_categories=("Cs",))), max_size=40))
-def test_lexers_agree(engines, pieces):
+def test_lexers_agree(pieces):
     """cgraph's lexer gives exactly lark's tokens (types, text, positions)
     and the same reports of bad characters."""
+    from cgraph.bad_chars import BadChars
+
     src = "".join(pieces) + "\n"
     streams = []
-    for eng in (engines["table"], engines["lark"]):
+    for lex in (P._parser().tokens, reference.lex):
         diags: list = []
-        toks = [(t.type, str(t), t.start_pos, t.line, t.column, t.end_line, t.end_column,
-                 t.end_pos) for t in P._lex(eng, src, "f.cg", diags)]
+        toks = [t if type(t) is tuple else
+                (t.type, str(t), t.start_pos, t.line, t.column, t.end_line, t.end_column, t.end_pos)
+                for t in lex(src, BadChars(src, "f.cg", diags))]
         streams.append((toks, diags))
     assert streams[0] == streams[1]
 
@@ -671,7 +663,7 @@ def test_lexers_agree(engines, pieces):
 @given(st.lists(st.sampled_from(_LEX_PIECES + _PIECES), max_size=40))
 def test_engines_agree_on_odd_sources(pieces):
     try:
-        parse("".join(pieces))      # parses with both engines and compares
+        parse("".join(pieces))      # parsed by cgraph and by lark, compared
     except CgraphError:
         pass
 

@@ -47,7 +47,7 @@ def partial_of_x(deriv: str) -> str:
     template `--explain` fills in ("cos({0})")."""
     import re
 
-    return re.sub(r"\bx\b", "{0}", deriv)
+    return re.sub(r"(?<![A-Za-z_0-9])x(?![A-Za-z_0-9])", "{0}", deriv)   # x² too: ² is a \w
 
 
 def parse_signature(sig: str) -> tuple[Arg, ...]:
@@ -74,7 +74,7 @@ class OpDef(Record):
                  "domain", "symbol", "family", "scalar", "elementwise", "foldable",
                  "partial_shapes", "batch", "test")
     _defaults = {"vjp": None, "doc": "", "deriv": "", "partials": (), "dtype": "float",
-                 "domain": (), "symbol": "", "family": "internal", "scalar": None,
+                 "domain": (), "symbol": "", "scalar": None,
                  "elementwise": False, "foldable": True, "partial_shapes": False, "batch": None}
     _factories = {"test": dict}
     # deriv: the derivative rule as `cgraph ops` prints it; partials: ∂out/∂input_i as
@@ -115,11 +115,13 @@ ShapeErrorTypes = (TypeError, IndexError)  # a rule tripping on None dims means 
 REGISTRY: dict[str, OpDef] = {}
 
 
-def defop(name: str, sig: str, forward, shape, vjp=None, **kw) -> OpDef:
-    """Declare an op. This is the one place a builtin is defined."""
+def defop(name: str, sig: str, forward, shape, vjp=None, *, family: str, **kw) -> OpDef:
+    """Declare an op. This is the one place a builtin is defined. `family`
+    is required: "internal" hides an op from users, any other family is a
+    builtin that `cgraph ops` lists under that heading."""
     if name in REGISTRY:
         raise ValueError(f"op {name!r} declared twice")
-    op = OpDef(name, parse_signature(sig), forward, shape, vjp, **kw)
+    op = OpDef(name, parse_signature(sig), forward, shape, vjp, family=family, **kw)
     REGISTRY[name] = op
     return op
 

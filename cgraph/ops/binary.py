@@ -55,10 +55,10 @@ binary("mod", _mod, lambda g, out, x, y: (g, -g * F.floor(x / y)), "1, -floor(x/
        ("1", "-floor({0}/{1})"), "remainder with the sign of y (x % y, as NumPy and Python)", "%",
        domain=("real", "away0"))
 binary("maximum", np.maximum, lambda g, out, x, y: (g * _tie_share(x, y), g * _tie_share(y, x)),
-       "1 where x wins, 1/2 on ties", ("[{0} ≥ {1}]", "[{1} ≥ {0}]"), "elementwise maximum", "max",
+       "1 where x wins, 1/2 on ties", ("[{0} > {1}] + [{0} = {1}]/2", "[{1} > {0}] + [{0} = {1}]/2"), "elementwise maximum", "max",
        scalar=max)
 binary("minimum", np.minimum, lambda g, out, x, y: (g * _tie_share(y, x), g * _tie_share(x, y)),
-       "1 where x wins, 1/2 on ties", ("[{0} ≤ {1}]", "[{1} ≤ {0}]"), "elementwise minimum", "min",
+       "1 where x wins, 1/2 on ties", ("[{0} < {1}] + [{0} = {1}]/2", "[{1} < {0}] + [{0} = {1}]/2"), "elementwise minimum", "min",
        scalar=min)
 
 
@@ -93,5 +93,5 @@ def _where_vjp(g, out, cond, x, y):
 
 defop("where", "cond, x, y", np.where, broadcast_shape, _where_vjp,
       doc="x where cond is true, else y", deriv="[cond], [not cond]",
-      partials=("0", "[cond]", "[not cond]"), domain=("bool", "real", "real"), family="binary",
+      partials=("0", "[{0}]", "[not {0}]"), domain=("bool", "real", "real"), family="binary",
       symbol="where", elementwise=True, batch="elementwise", scalar=lambda c, x, y: x if c else y)

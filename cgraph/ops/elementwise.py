@@ -117,5 +117,5 @@ def _clip_vjp(g, out, x, lo, hi):
 defop("clip", "x, lo, hi", lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
       broadcast_shape, _clip_vjp,
       doc="limit x to [lo, hi]", deriv="1 where lo ≤ x ≤ hi, else 0 (the bound gets it)",
-      partials=("1 if lo ≤ x ≤ hi else 0", "1 if x < lo else 0", "1 if x > hi else 0"),
+      partials=("[{1} ≤ {0} ≤ {2}]", "[{0} < {1}]", "[{0} > {2}]"),
       domain=("real", "lo", "hi"), family="elementwise", elementwise=True, batch="elementwise")

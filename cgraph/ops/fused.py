@@ -100,6 +100,6 @@ def run_program(program, inputs, scratch=None) -> list:
 
 defop("fused", "xs:tensors, program:any, outputs:any, shape:shape, dtype:str", _fused_forward,
       None, None, doc="a region of elementwise ops run block by block (made by the optimiser)",
-      symbol="fused", foldable=False)
+      symbol="fused", foldable=False, family="internal")
 defop("fused_out", "x, index:int", lambda x, index: x[index], None, None,
-      doc="one output of a fused region with several", symbol="out", foldable=False)
+      doc="one output of a fused region with several", symbol="out", foldable=False, family="internal")

@@ -49,31 +49,36 @@ def _no_forward(*_, **__):
     raise RuntimeError("leaves get their values from the feed")
 
 
-defop("const", "", None, None, None, doc="a constant", foldable=False)
-defop("input", "", _no_forward, None, None, doc="an input: its value comes from outside", foldable=False)
-defop("leaf", "", _no_forward, None, None, doc="a param or constant top-level binding", foldable=False)
+defop("const", "", None, None, None, doc="a constant", foldable=False, family="internal")
+defop("input", "", _no_forward, None, None, doc="an input: its value comes from outside",
+      foldable=False, family="internal")
+defop("leaf", "", _no_forward, None, None, doc="a param or constant top-level binding",
+      foldable=False, family="internal")
 defop("print", "values:tensors, parts:any=none", _print, lambda s, **_: (), None,
-      doc="print values", foldable=False, dtype="float", batch="loop")
+      doc="print values", foldable=False, dtype="float", batch="loop", family="internal")
 defop("assert", "cond, message:str=none", _assert, lambda s, **_: (), None,
-      doc="fail the run when cond is false", foldable=False, batch="assert")
+      doc="fail the run when cond is false", foldable=False, batch="assert", family="internal")
 defop("sum_to", "x, shape:shape", sum_to, lambda s, shape: tuple(shape),
       lambda g, out, x, shape: (F.broadcast_to(g, shape=list(x.shape)),),
       doc="sum a broadcast value back to a shape", deriv="1 (spread back)", symbol="Σ→", batch="sum_to",
       test={"cases": [{"shapes": [(2, 3, 4)], "attrs": {"shape": [3, 1]}},
-                      {"shapes": [(2, 3)], "attrs": {"shape": []}}]})
+                      {"shapes": [(2, 3)], "attrs": {"shape": []}}]}, family="internal")
 defop("zeros_like", "x", np.zeros_like, lambda s: s[0], lambda g, out, x: (None,),
-      doc="zeros of x's shape", deriv="0", dtype="float", batch="direct")
+      doc="zeros of x's shape", deriv="0", dtype="float", batch="direct", family="internal")
 defop("matrix_transpose", "x", lambda x: np.swapaxes(x, -1, -2),
       lambda s: s[0][:-2] + (s[0][-1], s[0][-2]) if len(s[0]) >= 2 else _rank2(s[0]),
       lambda g, out, x: (F.matrix_transpose(g),), doc="swap the last two axes",
       deriv="transpose back", symbol="ᵀ", dtype="same", batch="direct",
-      test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(2, 3, 4)]}]})
+      test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(2, 3, 4)]}]}, family="internal")
 
 
 def _rank2(shape):
     raise S.ShapeError(f"a matrix transpose needs rank 2 or more, got {S.fmt(shape)}")
 defop("ones_like", "x", np.ones_like, lambda s: s[0], lambda g, out, x: (None,),
-      doc="ones of x's shape (the seed of a backward pass)", deriv="0", dtype="float", batch="direct")
+      doc="ones of x's shape (the seed of a backward pass)", deriv="0", dtype="float", batch="direct",
+      family="internal")
 defop("dim_of", "x, axis:int", lambda x, axis: np.asarray(float(np.shape(x)[axis])),
-      lambda s, axis: (), None, doc="a named dim of an input, read when it runs", dtype="float", batch="dim_of")
-defop("error", "", None, None, None, doc="stands for a value whose build failed", foldable=False)
+      lambda s, axis: (), None, doc="a named dim of an input, read when it runs", dtype="float",
+      batch="dim_of", family="internal")
+defop("error", "", None, None, None, doc="stands for a value whose build failed", foldable=False,
+      family="internal")

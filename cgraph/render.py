@@ -14,6 +14,12 @@ The renderer reads the DOT on stdin and writes the image on stdout (no files
 of its own); it runs with a timeout, and its stderr is captured: the known
 harmless warning of graphviz-pure about the widths of non-ASCII characters is
 dropped, anything else is handed back as a warning.
+
+The `graphviz` Python package is not a dependency: it renders only through a
+`dot` on PATH (not graphviz-pure), without the timeout and the diagnostics
+above, and its quoting does not cover what `cgraph.draw` must neutralise in
+user names (HTML-like labels, renderer escapes); DOT is written by
+`cgraph.draw`, whose escaping the tests attack directly.
 """
 from __future__ import annotations
 

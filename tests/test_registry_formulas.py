@@ -136,3 +136,19 @@ def test_scalar_forward_matches_numpy_forward(op):
         got = op.scalar(*(float(v) for v in row))
         assert math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-300) or \
             (math.isnan(got) and math.isnan(want)), f"{op.name}{row}: scalar {got}, numpy {want}"
+
+
+def test_ops_known_by_name_elsewhere_are_registered():
+    """The few places that name ops (buffer reuse, the NaN messages) name
+    only ops the registry has: a renamed or removed op cannot linger there."""
+    import inspect
+
+    from cgraph import execute
+    from cgraph.cli import numerics
+
+    assert execute.FRESH <= set(R.REGISTRY), execute.FRESH - set(R.REGISTRY)
+    src = inspect.getsource(numerics.describe)
+    named = set(re.findall(r'op == "(\w+)"', src))
+    for group in re.findall(r"op in \(([^)]*)\)", src):
+        named |= set(re.findall(r'"(\w+)"', group))
+    assert named and named <= set(R.REGISTRY), named - set(R.REGISTRY)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from typing import Optional
 
 import numpy as np
@@ -29,8 +28,9 @@ CHAIN_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "%":
              "and": "logical_and", "or": "logical_or"}
 BINARY_OPS = {"^": "pow", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 SPECIAL_CALLS = ("grad", "jacobian", "hessian")
-MAX_CALL_DEPTH = 200
+MAX_CALL_DEPTH = 1000  # calls run as tasks (Builder.run), not on Python's stack
 MAX_INT = 2 ** 53
+MAX_NDIM = 64  # NumPy's limit
 
 
 class ListVal(Record):
@@ -77,17 +77,10 @@ class Builder:
 
     # ================================================================ driver
     def build(self) -> Graph:
-        old = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(old, 20_000))
         try:
-            self.exec_block(self.prog.body)
+            self.run(self.exec_block(self.prog.body))
         except _Abort:
             pass
-        except RecursionError:
-            raise CgraphError([Diagnostic("runtime", "the program nests too deeply to build", None,
-                                          "flatten deeply nested expressions or calls")]) from None
-        finally:
-            sys.setrecursionlimit(old)
         if self.errors:
             raise CgraphError(self.errors).with_source(self.prog.file, self.prog.source)
         self._set_outputs()
@@ -135,11 +128,46 @@ class Builder:
         near = nearest(name, cands)
         return f"did you mean '{near}'?" if near else None
 
+    @staticmethod
+    def run(task):
+        """Run a statement or expression task to its end and return its value.
+
+        Tasks are generators: where one needs another's result (a block its
+        statements', a call its body's) it yields that task and is resumed
+        with the result, or with the exception it raised. This loop keeps
+        the waiting tasks on a list, not on Python's stack, so a block nested
+        10,000 deep or a long chain of calls builds without raising the
+        interpreter's recursion limit."""
+        stack = [task]
+        value = error = None
+        while True:
+            top = stack[-1]
+            try:
+                if error is not None:
+                    exc, error = error, None
+                    sub = top.throw(exc)
+                else:
+                    sub = top.send(value)
+            except StopIteration as done:
+                stack.pop()
+                if not stack:
+                    return done.value
+                value = done.value
+                continue
+            except BaseException as exc:    # _Return, _Abort and errors travel up the tasks
+                stack.pop()
+                if not stack:
+                    raise
+                error = exc
+                continue
+            stack.append(sub)
+            value = None
+
     # ============================================================ statements
-    def exec_block(self, body) -> None:
+    def exec_block(self, body):
         for st in body:
             try:
-                self.exec_stmt(st)
+                yield self.exec_stmt(st)
             except CgraphError as exc:
                 if self.g.eager:
                     raise exc.with_source(self.prog.file, self.prog.source)
@@ -149,26 +177,26 @@ class Builder:
     def top(self) -> bool:
         return len(self.scopes) == 1
 
-    def exec_stmt(self, st) -> None:
+    def exec_stmt(self, st):
         g = self.g
         g.span = st.span
         t = type(st)
         if t is A.Assign:
-            value = self.expr(st.value)
+            value = yield self.expr_task(st.value)
             if st.op is not None:
                 old = self.lookup(st.target, st.target_span)
                 value = self.binop(CHAIN_OPS[st.op], old, value, st.span)
             self.bind(st.target, self.tensor(value, st.value.span), st.span, leaf_ok=st.op is None)
         elif t is A.ExprStmt:
-            v = self.expr(st.value)
+            v = yield self.expr_task(st.value)
             if self.top:
                 self.last = ("expr", self.tensor(v, st.span)) if not isinstance(v, StrVal) else self.last
         elif t is A.Input:
             self.exec_input(st)
         elif t is A.Param:
-            self.exec_param(st)
+            yield self.exec_param(st)
         elif t is A.Const:
-            v = self.tensor(self.expr(st.value), st.value.span)
+            v = self.tensor((yield self.expr_task(st.value)), st.value.span)
             if g.varies[v]:
                 self.error("value", f"const '{st.name}' depends on a leaf or an input", st.value.span,
                            "a const must be computable when the graph is built; use a plain "
@@ -177,9 +205,9 @@ class Builder:
             self.scopes[-1][st.name] = v
             self._name(st.name, v)
         elif t is A.Print:
-            self.exec_print(st)
+            yield self.exec_print(st)
         elif t is A.Assert:
-            self.exec_assert(st)
+            yield self.exec_assert(st)
         elif t is A.FuncDef:
             self.funcs[st.name] = st
         elif t is A.Return:
@@ -187,13 +215,13 @@ class Builder:
                 self.error("syntax", "'return' outside a function", st.span,
                            "return only makes sense inside a def")
                 return
-            raise _Return(self.expr(st.value))
+            raise _Return((yield self.expr_task(st.value)))
         elif t is A.For:
-            self.exec_for(st)
+            yield self.exec_for(st)
         elif t is A.If:
-            self.exec_if(st)
+            yield self.exec_if(st)
         elif t is A.While:
-            self.exec_while(st)
+            yield self.exec_while(st)
         elif t is A.Output:
             if not self.top:
                 self.error("syntax", "'output' inside a function", st.span)
@@ -286,9 +314,9 @@ class Builder:
                            + (f" (= {d})" if what != d else ""))
                 return
 
-    def exec_param(self, st: A.Param) -> None:
+    def exec_param(self, st: A.Param):
         g = self.g
-        v = self.tensor(self.expr(st.value), st.value.span)
+        v = self.tensor((yield self.expr_task(st.value)), st.value.span)
         if g.varies[v]:
             self.error("value", f"the default of param '{st.name}' depends on a leaf or an input",
                        st.value.span, "a param's default must be computable when the graph is built")
@@ -307,10 +335,10 @@ class Builder:
         self._name(st.name, leaf)
         self.last = ("name", st.name)
 
-    def exec_print(self, st: A.Print) -> None:
+    def exec_print(self, st: A.Print):
         parts, ins = [], []
         for a in st.args:
-            v = self.expr(a)
+            v = yield self.expr_task(a)
             if isinstance(v, StrVal):
                 parts.append(("str", v.value))
             else:
@@ -318,9 +346,9 @@ class Builder:
                 ins.append(self.tensor(v, a.span))
         self.g.add("print", ins, {"parts": tuple(parts)}, st.span)
 
-    def exec_assert(self, st: A.Assert) -> None:
+    def exec_assert(self, st: A.Assert):
         g = self.g
-        c = self.tensor(self.expr(st.cond), st.cond.span)
+        c = self.tensor((yield self.expr_task(st.cond)), st.cond.span)
         known = g.known(c)
         if known is not None and not g.eager:
             if not np.all(known):
@@ -328,8 +356,10 @@ class Builder:
             return
         g.add("assert", (c,), {"message": st.message}, st.span)
 
-    def exec_for(self, st: A.For) -> None:
-        vals = [self.known_int(self.expr(a), a.span, "a range bound") for a in st.args]
+    def exec_for(self, st: A.For):
+        vals = []
+        for a in st.args:
+            vals.append(self.known_int((yield self.expr_task(a)), a.span, "a range bound"))
         if any(v is None for v in vals):
             return
         if len(vals) > 3:
@@ -347,31 +377,31 @@ class Builder:
             self.scopes[-1][st.var] = self.g.const(float(i), st.span)
             if self.top:
                 self._name(st.var, self.scopes[-1][st.var])
-            self.exec_block(st.body)
+            yield self.exec_block(st.body)
 
-    def exec_if(self, st: A.If) -> None:
+    def exec_if(self, st: A.If):
         for cond, body in zip(st.conds, st.bodies):
-            if self.truth(cond, "if"):
-                self.exec_block(body)
+            if (yield self.truth(cond, "if")):
+                yield self.exec_block(body)
                 return
-        self.exec_block(st.orelse)
+        yield self.exec_block(st.orelse)
 
-    def exec_while(self, st: A.While) -> None:
+    def exec_while(self, st: A.While):
         if not self.g.eager:
             self.error("type", "a while loop needs eager mode: its trip count is only known "
                        "when the program runs", st.span, "run it with --mode eager")
             return
         n = 0
-        while self.truth(st.cond, "while"):
+        while (yield self.truth(st.cond, "while")):
             n += 1
             if n > self.max_iterations:
                 self.error("runtime", f"the while loop did not end after {self.max_iterations:,} "
                            "iterations", st.span, "check its condition, or raise --max-iterations")
-            self.exec_block(st.body)
+            yield self.exec_block(st.body)
 
-    def truth(self, cond: A.Expr, what: str) -> bool:
+    def truth(self, cond: A.Expr, what: str):
         g = self.g
-        c = self.tensor(self.expr(cond), cond.span)
+        c = self.tensor((yield self.expr_task(cond)), cond.span)
         value = g.known(c)
         if value is None:
             if g.nodes[c].op.name == "error":
@@ -390,8 +420,13 @@ class Builder:
 
     # =========================================================== expressions
     def expr(self, root):
+        """An expression's node id (or ListVal/StrVal), outside a statement."""
+        return self.run(self.expr_task(root))
+
+    def expr_task(self, root):
         """Evaluate an expression to a node id (or a ListVal/StrVal), iteratively:
-        a 5,000-deep nest of parentheses must not exhaust Python's stack."""
+        a 5,000-deep nest of parentheses must not exhaust Python's stack. A call
+        of a user function is a task of its own (see `run`)."""
         stack = [(root, False)]
         results: list = []
         while stack:
@@ -407,7 +442,10 @@ class Builder:
                 del results[len(results) - n:]
             self.g.span = node.span
             try:
-                results.append(self.combine(node, args))
+                if type(node) is A.Call and node.func in self.funcs:
+                    results.append((yield self.call_user(node, args)))
+                else:
+                    results.append(self.combine(node, args))
             except CgraphError as exc:
                 if self.g.eager:
                     raise
@@ -500,6 +538,14 @@ class Builder:
             self.error("type", "none cannot be used as a number", v.span,
                        "none only means 'not given', as in axis=none")
             return self.poison(span)
+        depth, level = 0, [v]
+        while level:        # how deep the literal nests, without recursion
+            depth += 1
+            level = [x for lv in level for x in lv.items if isinstance(x, ListVal)]
+            if depth > MAX_NDIM:
+                self.error("shape", f"this tensor literal nests more than {MAX_NDIM} deep: more axes "
+                           "than a tensor may have", v.span, "pass large data as an input or load() it")
+                return self.poison(span)
         items = [self.tensor(x, getattr(x, "span", v.span)) for x in v.items]
         g = self.g
         if any(g.nodes[i].op.name == "error" for i in items):
@@ -631,11 +677,6 @@ class Builder:
         nargs = len(e.args)
         pos, kw = args[:nargs], dict(zip((k.name for k in e.kwargs), args[nargs:]))
         kw_spans = {k.name: k.span for k in e.kwargs}
-        if e.func in self.funcs:
-            if kw:
-                self.error("type", f"'{e.func}' takes positional arguments only", e.span)
-                return self.poison(e.span)
-            return self.call_user(self.funcs[e.func], pos, e)
         if e.func in SPECIAL_CALLS:
             return self.derivative(e, pos, kw)
         op = R.REGISTRY.get(e.func)
@@ -709,7 +750,13 @@ class Builder:
             attrs["path"] = os.path.join(self.base_dir, os.path.expanduser(attrs["path"]))
         return self.emit(op, ins, attrs, e.span)
 
-    def call_user(self, f: A.FuncDef, pos, e: A.Call):
+    def call_user(self, e: A.Call, args):
+        """The task of calling a user function: its body runs in a new scope."""
+        f = self.funcs[e.func]
+        pos = args[:len(e.args)]
+        if e.kwargs:
+            self.error("type", f"'{e.func}' takes positional arguments only", e.span)
+            return self.poison(e.span)
         if len(pos) != len(f.params):
             self.error("type", f"{f.name}() takes {len(f.params)} argument(s), got {len(pos)}", e.span,
                        f"it is defined as def {f.name}({', '.join(f.params)})")
@@ -728,7 +775,7 @@ class Builder:
         saved_scope, saved_span = self.g.scope, self.g.span
         self.g.scope = saved_scope + ((f.name, e.span),)
         try:
-            self.exec_block(f.body)
+            yield self.exec_block(f.body)
         except _Return as r:
             return self.tensor(r.value, e.span)
         finally:

@@ -521,7 +521,7 @@ DEEP = {
     "sum": "a" + " + a" * 20000,
     "blocks": "".join("    " * i + "if true:\n" for i in range(100)) + "    " * 100 + "y = a\ny",
     "functions": "def f0(x): return x\n" + "".join(f"def f{i}(x): return f{i - 1}(x) * 0.5\n"
-                                                   for i in range(1, 150)) + "f149(a)",
+                                                   for i in range(1, 400)) + "f399(a)",
 }
 
 
@@ -537,8 +537,8 @@ def test_deep_nesting_runs(case, mode):
 @pytest.mark.parametrize("source", [
     "[" * 5000 + "a" + "]" * 5000,                      # more axes than a tensor may have
     "[" * 30000 + "1" + "]" * 30000,
-    "def f0(x): return x\n" + "".join(f"def f{i}(x): return f{i - 1}(x)\n" for i in range(1, 400))
-    + "f399(a)",                                        # calls nested deeper than 200
+    "def f0(x): return x\n" + "".join(f"def f{i}(x): return f{i - 1}(x)\n" for i in range(1, 1100))
+    + "f1099(a)",                                       # calls nested deeper than 1000
     "(" * 100_000 + "a" + ")" * 100_000 + " +",          # a syntax error at the end
 ], ids=["list", "literal", "calls", "syntax"])
 def test_too_deep_is_a_clean_error(source):

@@ -20,7 +20,6 @@ the line and carry on, so one run reports every broken statement
 from __future__ import annotations
 
 import _thread  # threading's C core (importing `threading` costs 0.4 ms)
-import gc
 
 from . import ast as A
 from .ast_builder import CONTEXT, AstBuilder
@@ -296,15 +295,16 @@ def parse(text: str, file: str = "<expr>") -> A.Program:
     # A long source makes a million acyclic objects (tokens, nodes, spans);
     # the cycle collector would rescan them all again and again, which makes
     # parsing superlinear (2x slower at 100,000 statements). Pause it.
-    pause = len(text) > _GC_PAUSE_CHARS and gc.isenabled()
-    if pause:
-        gc.disable()
+    from .gcpause import paused
+
     try:
-        body = run.parse()
+        if len(text) > _GC_PAUSE_CHARS:
+            with paused():
+                body = run.parse()
+        else:
+            body = run.parse()
     finally:
         CONTEXT.diags = None
-        if pause:
-            gc.enable()
     if body is not None:
         _check_returns(body, run.diags)
     if run.diags or body is None:

@@ -12,28 +12,10 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from .errors import CgraphError
+from .gcpause import without_gc
 from .records import Record
 
 MODES = ("static", "eager")
-
-
-def _without_gc(method):
-    """Parsing and building make hundreds of thousands of small objects and no
-    cycles; Python's cyclic collector rescanning them made a 100,000-statement
-    script cost 13x a 10,000-statement one instead of 10x."""
-    import functools
-    import gc
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        if not gc.isenabled():
-            return method(*args, **kwargs)
-        gc.disable()
-        try:
-            return method(*args, **kwargs)
-        finally:
-            gc.enable()
-    return wrapper
 DTYPES = ("float64", "float32")
 
 
@@ -62,7 +44,7 @@ class Result(Record):
 
 
 class Program:
-    @_without_gc
+    @without_gc
     def __init__(self, source: str, file: str = "<expr>", mode: str = "static",
                  dtype: str = "float64", seed: int = 0, max_iterations: int = 100_000,
                  optimize: bool = True, max_memory: Optional[int] = None):
@@ -100,7 +82,7 @@ class Program:
         feed = self.feed(inputs)
         return self._static(feed, grad, of, wrt, all_names).graph
 
-    @_without_gc
+    @without_gc
     def check(self):
         """Parse, build and shape-check without values; raise every error found."""
         from . import pipeline
@@ -135,7 +117,7 @@ class Program:
         except CgraphError as exc:  # a failed assert, a singular matrix...: show the line
             raise exc.with_source(self.file, self.source) from None
 
-    @_without_gc
+    @without_gc
     def pass_report(self) -> dict:
         """What the optimiser does to this program, without running it: the node
         count after each pass for the forward graph and for forward + backward
@@ -162,7 +144,7 @@ class Program:
                          "bytes_after": c.plan.peak_bytes, "shapes_known": not unknown}
         return out
 
-    @_without_gc
+    @without_gc
     def build_result(self, inputs: Optional[dict] = None, grad: bool = False, of=None,
                      wrt=None) -> Result:
         """The static graph (with its backward part) as a Result, without running it:
@@ -198,7 +180,7 @@ class Program:
             feed[name] = arr
         return feed
 
-    @_without_gc
+    @without_gc
     def _static(self, feed, grad, of, wrt, all_names, keep_all=False, jacobian=False):
         key = (tuple((n, v.shape, v.dtype.str) for n, v in sorted(feed.items())),
                grad, of, tuple(wrt) if wrt is not None else None, all_names) \
@@ -214,7 +196,7 @@ class Program:
         self._plans[key] = c
         return c
 
-    @_without_gc
+    @without_gc
     def _eager(self, feed, grad, of, wrt, all_names, jacobian=False):
         from . import pipeline
 

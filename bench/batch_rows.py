@@ -1,6 +1,6 @@
 """Workload — the seed program over 1,000,000 rows of (a, b, c) (docs/batch.md).
 
-1. Compute: `cgraph.batchrun.run_rows(program, table, grad=True)` — Y and its
+1. Compute: `cgraph.batch.run_rows(program, table, grad=True)` — Y and its
    three gradients for every row, vectorised (the batched graph, run in
    cache-sized chunks of rows) — against the same written by hand in NumPy:
    d = a + b, e = b - c, Y = d·e, ∂Y/∂a = e, ∂Y/∂b = e + d, ∂Y/∂c = -d.
@@ -67,7 +67,7 @@ def by_hand(a, b, c):
 
 def measure_compute(rows: int = ROWS, repeat: int = 15):
     import cgraph
-    from cgraph.batchrun import run_rows
+    from cgraph.batch import run_rows
 
     table = make_table(rows)
     program = cgraph.Program(open(SEED_BATCH, encoding="utf-8").read(), SEED_BATCH)
@@ -86,7 +86,7 @@ def measure_compute(rows: int = ROWS, repeat: int = 15):
 
 
 def write_input_csv(path: str, rows: int) -> int:
-    from cgraph.batchrun import write_csv
+    from cgraph.batch import write_csv
 
     table = make_table(rows, seed=1)
     with open(path, "wb") as fp:
@@ -120,7 +120,7 @@ def run_cli(csv_path: str, out_path: str):
 
 
 def measure(repeat: int = 15, rows: int = ROWS) -> list:
-    from cgraph.batchrun import _orjson
+    from cgraph.batch.writers import fast_json
 
     ours, numpy_time, cold = measure_compute(rows, repeat)
     ratio = ours / numpy_time
@@ -137,7 +137,7 @@ def measure(repeat: int = 15, rows: int = ROWS) -> list:
             rss = max(rss, peak)
         wall = sorted(walls)[1]
         out_size = os.path.getsize(out_path)
-    writer = "orjson" if _orjson() is not None else "repr (install orjson for speed)"
+    writer = "orjson" if fast_json() is not None else "repr (install orjson for speed)"
     out.append(Row(f"{rows:,}-row CSV end to end", fmt_time(wall), "—", "—", f"< {WALL_TARGET:g} s",
                    wall < WALL_TARGET,
                    note=f"{how}; median of 3; input {fmt_bytes(size)}, output "

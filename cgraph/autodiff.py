@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from . import shapes as S
+from . import shape_math as S
 from .ir import Graph
 from .notation import F, Sym
 

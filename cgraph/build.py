@@ -16,7 +16,7 @@ import numpy as np
 
 from . import ast as A
 from . import registry as R
-from . import shapes as S
+from . import shape_math as S
 from .autodiff import backward, jacobian_rows
 from .errors import CgraphError, Diagnostic, nearest
 from .records import Record

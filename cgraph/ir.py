@@ -15,7 +15,7 @@ import numpy as np
 
 from . import ops  # noqa: F401  (declares every op before a graph can use one)
 from . import registry as R
-from . import shapes as S
+from . import shape_math as S
 from .errors import CgraphError, Diagnostic
 from .notation import Sym
 from .source import NOWHERE, Span

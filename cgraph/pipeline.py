@@ -200,7 +200,7 @@ def differentiate(c: Compiled, wrt=None, all_names: bool = False) -> Compiled:
     y = output_node(g, c.output)
     node = g.nodes[y]
     if node.shape != ():
-        from .shapes import fmt
+        from .shape_math import fmt
 
         raise NotScalar(f"'{c.output}' has shape {fmt(node.shape)}; a gradient needs a scalar "
                         "output", kind="type", span=node.span,
@@ -223,7 +223,7 @@ def differentiate(c: Compiled, wrt=None, all_names: bool = False) -> Compiled:
 def differentiate_rows(c: Compiled, wrt=None) -> Compiled:
     """Add one backward pass per element of c's output: the Jacobian's rows."""
     from .autodiff import jacobian_rows
-    from .shapes import fmt, size
+    from .shape_math import fmt, size
 
     g = c.graph
     y = output_node(g, c.output)

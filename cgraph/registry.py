@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from . import shapes as S
+from . import shape_math as S
 from .records import Frozen, Record
 
 REQUIRED = object()
@@ -83,7 +83,7 @@ class OpDef(Record):
     # symbol: how a drawing shows it (+, ×, @); scalar: a Python-float version for
     # all-scalar plans; foldable: may run at build time on constants; partial_shapes:
     # the shape rule copes with unknown dims; batch: how it runs over rows (a rule of
-    # cgraph.batching, or None: a per-row loop); test: hints for the generated tests.
+    # cgraph.batch.vectorize, or None: a per-row loop); test: hints for the generated tests.
 
     @property
     def differentiable(self) -> bool:

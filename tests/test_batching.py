@@ -1,4 +1,4 @@
-"""Batched runs over rows (cgraph/batching.py, cgraph/batchrun.py) equal a
+"""Batched runs over rows (cgraph/batch/) equal a
 row-by-row loop of Program.run: values, per-row gradients of the columns and
 row-summed gradients of shared leaves; for hand-picked programs covering every
 batching rule, every example with scalar leaves, and random programs."""
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cgraph import CgraphError
-from cgraph.batchrun import Table, read_table, run_rows, write_results
+from cgraph.batch import Table, read_table, run_rows, write_results
 from cgraph.program import Program
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -173,7 +173,7 @@ def test_print_runs_once_per_row(capsys):
 
 def test_fallback_ops_are_few():
     """Ops with no batching rule run once per row: keep that list short."""
-    from cgraph.batching import loop_ops
+    from cgraph.batch.vectorize import loop_ops
 
     assert loop_ops() == ["print"]
 
@@ -383,14 +383,14 @@ def test_write_results_formats(tmp_path):
         np.testing.assert_allclose(z["dY/dv"], [3.0, 3.0])  # shared: summed over the rows
 
 
-def test_csv_writer_without_orjson_matches(tmp_path, monkeypatch):
-    from cgraph import batchrun
+def test_csv_writer_withoutfast_json_matches(tmp_path, monkeypatch):
+    from cgraph.batch import writers
 
     rng = np.random.default_rng(1)
     r = run_rows(Program("Y = a * b + 1e-300"), {"a": rng.standard_normal(50) * 1e10,
                                                  "b": rng.standard_normal(50)}, grad=True)
     write_results(r, tmp_path / "fast.csv")
-    monkeypatch.setattr(batchrun, "_orjson", lambda: None)
+    monkeypatch.setattr(writers, "fast_json", lambda: None)
     write_results(r, tmp_path / "slow.csv")
     fast = read_table(tmp_path / "fast.csv")
     slow = read_table(tmp_path / "slow.csv")
@@ -400,13 +400,13 @@ def test_csv_writer_without_orjson_matches(tmp_path, monkeypatch):
 
 
 def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
-    from cgraph import batchrun
+    from cgraph.batch import writers
 
     out = tmp_path / "results.csv"
     out.write_text("old,file\n1,2\n")
     r = run_rows(Program("Y = a * 2"), {"a": np.arange(200_000.0)})
     calls = {"n": 0}
-    real = batchrun.format_rows
+    real = writers.format_rows
 
     def failing(blocks, digits=None):
         calls["n"] += 1
@@ -414,12 +414,12 @@ def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(blocks, digits)
 
-    monkeypatch.setattr(batchrun, "format_rows", failing)
+    monkeypatch.setattr(writers, "format_rows", failing)
     with pytest.raises(KeyboardInterrupt):
         write_results(r, out)
     assert out.read_text() == "old,file\n1,2\n"
     assert os.listdir(tmp_path) == ["results.csv"]
-    monkeypatch.setattr(batchrun, "format_rows", real)
+    monkeypatch.setattr(writers, "format_rows", real)
     write_results(r, out)
     assert out.read_text().splitlines()[:2] == ["a,Y", "0.0,0.0"]
     assert os.listdir(tmp_path) == ["results.csv"]
@@ -427,7 +427,7 @@ def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
 
 def test_table_api():
     r = run_rows(Program("Y = a * 2"), Table(["a"], {"a": np.array([1.0, 2.0])}))
-    from cgraph.batchrun import result_json, table_rows
+    from cgraph.batch import result_json, table_rows
 
     assert table_rows(r) == (["a", "Y"], [["1.0", "2.0"], ["2.0", "4.0"]])
     assert result_json(r) == {"rows": 2, "outputs": {"Y": {"value": [2.0, 4.0], "shape": [2]}}}

@@ -20,7 +20,7 @@ import shlex
 import numpy as np
 import pytest
 
-from cgraph.batchrun import read_table, run_rows
+from cgraph.batch import read_table, run_rows
 from cgraph.program import Program
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -41,7 +41,7 @@ import numpy as np
 import pytest
 
 from cgraph import registry as R
-from cgraph import shapes as S
+from cgraph import shape_math as S
 from cgraph.autodiff import backward
 from cgraph.ir import Graph
 from cgraph.notation import F

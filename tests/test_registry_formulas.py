@@ -144,7 +144,7 @@ def test_ops_known_by_name_elsewhere_are_registered():
     import inspect
 
     from cgraph import execute
-    from cgraph.cli import numerics
+    from cgraph.cli import nonfinite as numerics
 
     assert execute.FRESH <= set(R.REGISTRY), execute.FRESH - set(R.REGISTRY)
     src = inspect.getsource(numerics.describe)

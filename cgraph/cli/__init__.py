@@ -2,18 +2,20 @@
 
 Layout (each module's docstring documents its public helpers):
 
-- `spec.py`     the declarations: `Param`, `Command`, `command(...)`, the shared
-                parameters (SOURCE, VALUES, INPUTS, RUN_FLAGS ...), the plug-in
-                list, and `parse_fast`, the Typer-free parser of ordinary lines;
-- `app.py`      the Typer app built from those declarations (`build_app`,
-                `get_app`), for help, version and wrong command lines;
-- `commands.py` eval, grad, jacobian, check, ops;
-- `run.py`      exit statuses, `UsageError`, `report`/`warn`/`note`, `run_command`;
-- `sources.py`  SOURCE, NAME=VALUE, --inputs (`read_source`, `parse_assignment`,
-                `read_values`, `open_program`);
-- `output.py`   `Printer`: JSON, plain text, or Rich tables on a terminal;
-- `explain.py`  grad --explain; `fdcheck.py` grad --check; `jacobian.py`;
-- `numerics.py` the first NaN/inf and where it came from;
+- `spec.py`      the declarations: `Param`, `Command`, `command(...)`, the shared
+                 parameters (SOURCE, VALUES, INPUTS, RUN_FLAGS ...);
+- `catalog.py`   which commands exist (built-ins and plug-ins) and `parse_fast`,
+                 the Typer-free parser of ordinary command lines;
+- `app.py`       the Typer app built from those declarations (`build_app`,
+                 `get_app`), for help, version and wrong command lines;
+- `commands.py`  eval, grad, jacobian, check, ops;
+- `cmd_draw.py`  draw; `cmd_batch.py` batch and `--inputs rows.csv` (plug-ins);
+- `run.py`       exit statuses, `UsageError`, `report`/`warn`/`note`, `run_command`;
+- `sources.py`   SOURCE, NAME=VALUE, --inputs (`read_source`, `parse_assignment`,
+                 `read_values`, `open_program`);
+- `output.py`    `Printer`: JSON, plain text, or Rich tables on a terminal;
+- `explain.py`   grad --explain; `fdcheck.py` grad --check; `jacobian.py` jacobian;
+- `nonfinite.py` the first NaN/inf and where it came from;
 - `cgraph/atomic.py` (shared with the library) writes every output file atomically.
 
 Plug-ins: `cgraph/cli/cmd_draw.py` and `cgraph/cli/cmd_batch.py` add their

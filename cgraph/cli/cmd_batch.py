@@ -1,4 +1,4 @@
-"""Scripted batch runs on the command line (a CLI plug-in; the engine is cgraph/batchrun.py).
+"""Scripted batch runs on the command line (a CLI plug-in; the engine is cgraph/batch/).
 
 One program over the rows of a CSV file — `csv_batch`, which the eval and
 grad commands call for `--inputs rows.csv`:
@@ -39,7 +39,7 @@ def csv_batch(command_name: str, opts) -> int:
     (cgraph/cli/commands.py) when --inputs names a .csv file; reads `opts.out`
     (the --out/-o option, when the command declares it)."""
     from .. import datafiles
-    from ..batchrun import SUFFIXES, read_table, run_rows, write_results
+    from ..batch import SUFFIXES, read_table, run_rows, write_results
     from .output import Printer
     from .sources import compile_source, read_source, read_values, split_names
 
@@ -85,7 +85,7 @@ def csv_batch(command_name: str, opts) -> int:
         _note_shared(result, printer)
         return OK
     if printer.json:
-        from ..batchrun import result_json
+        from ..batch import result_json
 
         printer.document(result_json(result, entry=printer.entry))
         return OK
@@ -112,7 +112,7 @@ def check_out_path(out: str, suffixes) -> None:
 def print_rows(printer, result, columns, opts) -> None:
     """A Rich table on a terminal (at most SHOWN rows); CSV when piped."""
     if printer.rich:
-        from ..batchrun import table_rows
+        from ..batch import table_rows
 
         headers, rows = table_rows(result, columns, show=printer.show, limit=SHOWN)
         headers = ["row"] + headers
@@ -122,7 +122,7 @@ def print_rows(printer, result, columns, opts) -> None:
             note(f"… {result.rows - SHOWN} more rows (write them all with --out FILE.csv)",
                  printer.quiet)
         return
-    from ..batchrun import write_csv
+    from ..batch import write_csv
 
     stream = sys.stdout
     stream.flush()
@@ -189,7 +189,7 @@ _VALUE = re.compile(r"^[^\W\d]\w*=\S")
                    "printf 'a+b\\na*b\\n' | cgraph batch - a=2 b=3 --json",
                    "cgraph batch models/*.cg --grad --timeout 10 x=@x.npy"])
 def batch_command(o) -> int:
-    from ..batchrun import run_programs
+    from ..batch import run_programs
     from .output import Printer
     from .sources import parse_assignment, split_names
 
@@ -247,7 +247,7 @@ def read_tasks(sources) -> list:
     """One Task per file, per program text, and per non-blank line of standard
     input (lines starting with # are comments). A file that cannot be read is
     that program's error; the others still run."""
-    from ..batchrun import Task
+    from ..batch import Task
     from .sources import looks_like_path, read_source
 
     tasks = []
@@ -282,7 +282,7 @@ def json_result(r: dict, printer) -> dict:
         out["error"] = r["error"]
         diags = r.get("diagnostics") or ()
         if len(diags) > 1:
-            from ..batchrun import error_entry
+            from ..batch import error_entry
 
             out["errors"] = [error_entry(d) for d in diags]
         return out

@@ -41,7 +41,7 @@ def _csv_batch(command_name: str, opts) -> int:
 
 
 def _warnings(result, program, feed, printer, extra=(), strict=False) -> None:
-    from .numerics import check_result
+    from .nonfinite import check_result
 
     for d in getattr(result.graph, "warnings", ()):
         warn(d, printer.quiet)
@@ -172,7 +172,7 @@ def _gradient_table(printer, program, result, values, out) -> None:
                 else g.nodes[i].attrs.get("default")
         if value is None:  # an intermediate named by --wrt, freed by the plan
             if everything is None:
-                from .numerics import all_values
+                from .nonfinite import all_values
 
                 everything = all_values(result, program.feed(values))
             value = everything[i]
@@ -234,7 +234,7 @@ def jacobian_command(o) -> int:
         return started
     printer, program, values = started
     name, y, jac, connected, result = jacobians(program, values, of=o.of, wrt=split_names(o.wrt))
-    from .numerics import check_result
+    from .nonfinite import check_result
 
     check_result(result, program.feed(values), program, printer.quiet, extra=jac.values(),
                  strict=bool(o.strict))

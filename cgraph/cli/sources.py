@@ -213,7 +213,7 @@ def _check_npy_size(path: str, max_bytes: int) -> None:
     from .. import datafiles
     from ..errors import CgraphError
     from ..ir import human_bytes
-    from ..shapes import fmt
+    from ..shape_math import fmt
 
     shape = datafiles.array_shape(path)  # the header only
     need = 8 * math.prod(shape)          # read as float64

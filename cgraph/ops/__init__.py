@@ -2,4 +2,4 @@
 (`cgraph.registry.REGISTRY`); the graph IR imports it, so any graph has them all."""
 from ..registry import REGISTRY, builtins, get  # noqa: F401  (the filled table)
 from . import (internal, fused, elementwise, binary, reductions, linalg, shape, neural,  # noqa: F401
-               creation, data, derivatives)
+               creation, data, transforms)

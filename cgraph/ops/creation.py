@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .. import shapes as S
+from .. import shape_math as S
 from ..registry import defop
 from .shape import check_shape
 

@@ -11,7 +11,7 @@ constant (a top-level `X = load(...)` is a leaf whose default is that array).
 from __future__ import annotations
 
 from .. import datafiles
-from .. import shapes as S
+from .. import shape_math as S
 from ..registry import defop
 
 

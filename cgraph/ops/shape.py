@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import shapes as S
+from .. import shape_math as S
 from ..notation import F
 from ..registry import defop
 

@@ -28,7 +28,7 @@ def run(g) -> dict:
 
 def _expands(g, node) -> bool:
     """Folding broadcast_to(1.0, [10**6]) would turn a free view into 8 MB of constant."""
-    from ..shapes import size
+    from ..shape_math import size
 
     out = size(node.shape) or 0
     return out > 4096 and out > max((size(g.nodes[j].shape) or 0) for j in node.inputs)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import shapes as S
+from .. import shape_math as S
 from ..registry import get
 from ..ops.fused import BLOCK
 from .rewrite import compact, retarget, topo_sort

@@ -54,9 +54,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import registry as R
-from . import shapes as S
-from .ir import Graph, Node
+from .. import registry as R
+from .. import shape_math as S
+from ..ir import Graph, Node
 
 FULL = ("slice", None, None, None)
 
@@ -282,7 +282,7 @@ def index_grad_rule(b: Batcher, node, args):
 def transpose_rule(b: Batcher, node, args):
     x, _ = args[0]
     k = len(b.shape(node.inputs[0]))
-    from .ops.linalg import axes_permutation
+    from ..ops.linalg import axes_permutation
 
     perm = axes_permutation(node.attrs.get("axes"), k)
     perm = tuple(range(k - 1, -1, -1)) if perm is None else perm
@@ -372,7 +372,7 @@ def diag_rule(b: Batcher, node, args):
 
 
 def einsum_rule(b: Batcher, node, args):
-    from .ops.linalg import parse_einsum
+    from ..ops.linalg import parse_einsum
 
     spec = node.attrs["spec"]
     ins, rhs = parse_einsum(spec, len(args))
@@ -383,8 +383,8 @@ def einsum_rule(b: Batcher, node, args):
 
 # ------------------------------------------------------------- neural nets
 def _ce_forward(logits, labels, bl=True, bb=True, n=1, c=1):
-    from .ops.neural import shifted
-    from .ops.shape import int_values
+    from ..ops.neural import shifted
+    from ..ops.shape import int_values
 
     logits = np.asarray(logits)
     lg = logits if bl else np.broadcast_to(logits, (n,) + logits.shape)
@@ -416,7 +416,7 @@ def mse_rule(b: Batcher, node, args):
 
 # ------------------------------------------------------------ gather/scatter
 def _take_forward(x, idx, bx=True, bi=False):
-    from .ops.shape import int_values
+    from ..ops.shape import int_values
 
     x = np.asarray(x)
     if bx and not bi:
@@ -437,7 +437,7 @@ def take_rule(b: Batcher, node, args):
 
 
 def _scatter_forward(g, idx, shape=(), bg=True, bi=False, n=1):
-    from .ops.shape import int_values
+    from ..ops.shape import int_values
 
     g = np.asarray(g)
     shape = tuple(int(d) for d in shape)
@@ -486,7 +486,7 @@ def _custom(name: str, forward, shape, dtype: str = "float") -> R.OpDef:
     """An op of the batched graph only (not in the registry: never differentiated,
     never shown by `cgraph ops`)."""
     return R.OpDef(name, (), forward, lambda s, **kw: shape(s, **kw), None, dtype=dtype,
-                   family="internal", foldable=False, doc="made by cgraph.batching")
+                   family="internal", foldable=False, doc="made by cgraph.batch.vectorize")
 
 
 RULES: dict[str, Callable] = {

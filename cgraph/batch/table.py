@@ -1,0 +1,96 @@
+"""The rows of a batch run and what the run produced: `Table` (the columns of a
+CSV file), `read_table`, `as_table` (a Table, a path, or a dict of columns)
+and `BatchResult`."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import CgraphError
+
+
+@dataclass
+class Table:
+    """The columns of a CSV file: names, one 1-D float64 array each, and the
+    spreadsheet row number of the first data row (2 under a header)."""
+
+    columns: list
+    values: dict
+    first_row: int = 2
+    path: Optional[str] = None
+
+    @property
+    def rows(self) -> int:
+        return len(next(iter(self.values.values()))) if self.values else 0
+
+
+def read_table(path) -> Table:
+    """A CSV file whose header names the columns. Raises `datafiles.DataFileError`
+    (a ValueError) naming the row and column of a bad cell or a ragged row."""
+    from ..datafiles import DataFileError, read_csv_table
+
+    path = os.fspath(path)
+    header, values = read_csv_table(path)
+    if header is None:
+        raise DataFileError(f"{path} has no header row: the first row must name the columns",
+                            hint="e.g. a,b,c — one input of the program per column")
+    seen = set()
+    for j, name in enumerate(header):
+        if not name:
+            raise DataFileError(f"{path}: row 1, column {j + 1}: the column has no name",
+                                hint="the header names one input per column")
+        if name in seen:
+            raise DataFileError(f"{path}: row 1, column {j + 1}: the column '{name}' appears twice")
+        seen.add(name)
+    cols = np.ascontiguousarray(values.T)  # one contiguous row of memory per column
+    return Table(list(header), {name: cols[j] for j, name in enumerate(header)}, 2, path)
+
+
+# ==================================================================== results
+@dataclass
+class BatchResult:
+    """What a run over rows produced; arrays have the rows first."""
+
+    rows: int
+    columns: list                                   # the input columns, in order
+    inputs: dict                                    # column -> (rows,) array
+    outputs: dict                                   # output name -> (rows, ...) array
+    output: Optional[str] = None                    # the differentiated output (grad)
+    gradients: dict = field(default_factory=dict)   # column leaf -> (rows, ...) array
+    shared_gradients: dict = field(default_factory=dict)  # shared leaf -> Σ over rows
+    connected: dict = field(default_factory=dict)   # leaf -> does the output depend on it
+    looped: list = field(default_factory=list)      # ops that ran once per row
+
+    @property
+    def grad(self) -> bool:
+        return self.output is not None
+
+    def gradient_name(self, leaf: str) -> str:
+        return f"d{self.output}/d{leaf}"
+
+    def columns_out(self, input_columns: Optional[Sequence[str]] = None) -> list:
+        """(name, (rows, ...) array) in file order: the inputs, the outputs, then
+        the per-row gradients named dY/da."""
+        cols = [(c, self.inputs[c]) for c in (self.columns if input_columns is None else input_columns)]
+        cols += list(self.outputs.items())
+        cols += [(self.gradient_name(n), g) for n, g in self.gradients.items()]
+        return cols
+
+
+
+def as_table(table) -> Table:
+    if isinstance(table, Table):
+        return table
+    if isinstance(table, (str, os.PathLike)):
+        from ..datafiles import DataFileError
+
+        try:
+            return read_table(table)
+        except DataFileError as exc:
+            raise CgraphError(exc.message, kind="value", hint=exc.hint) from None
+    values = {str(k): v for k, v in dict(table).items()}
+    return Table(list(values), values, 1)
+

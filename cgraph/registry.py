@@ -115,7 +115,7 @@ ShapeErrorTypes = (TypeError, IndexError)  # a rule tripping on None dims means 
 REGISTRY: dict[str, OpDef] = {}
 
 
-def defop(name: str, sig: str, forward, shape, vjp=None, *, family: str, **kw) -> OpDef:
+def defop(name: str, *, sig: str, forward, shape, vjp=None, family: str, **kw) -> OpDef:
     """Declare an op. This is the one place a builtin is defined. `family`
     is required: "internal" hides an op from users, any other family is a
     builtin that `cgraph ops` lists under that heading."""

@@ -152,3 +152,18 @@ def test_ops_known_by_name_elsewhere_are_registered():
     for group in re.findall(r"op in \(([^)]*)\)", src):
         named |= set(re.findall(r'"(\w+)"', group))
     assert named and named <= set(R.REGISTRY), named - set(R.REGISTRY)
+
+
+def test_registry_entries_take_keywords():
+    """An op is declared by name, then keywords: no two positional strings to swap."""
+    import inspect
+
+    from cgraph.ops.binary import binary
+    from cgraph.ops.elementwise import unary
+    from cgraph.ops.reductions import reduction
+    from cgraph.registry import defop
+
+    for helper in (defop, unary, binary, reduction):
+        params = list(inspect.signature(helper).parameters.values())
+        positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        assert positional == ["name"], (helper.__name__, positional)

@@ -14,9 +14,10 @@ from ..notation import F
 from ..registry import broadcast_shape, defop
 
 
-def binary(name, forward, vjp, deriv, partials, doc, symbol, domain=("real", "real"),
+def binary(name, *, forward, vjp, deriv, partials, doc, symbol, domain=("real", "real"),
            scalar=None, dtype="float"):
-    return defop(name, "x, y", forward, broadcast_shape, vjp, doc=doc, deriv=deriv,
+    return defop(name, sig="x, y", forward=forward, shape=broadcast_shape, vjp=vjp, doc=doc,
+                 deriv=deriv,
                  partials=partials, domain=domain, family="binary", symbol=symbol,
                  scalar=scalar, elementwise=True, dtype=dtype, batch="elementwise")
 
@@ -36,29 +37,48 @@ def _mod(x, y):
     return np.mod(x, y)
 
 
+def _scalar_div(x, y):
+    if y:
+        return x / y
+    return math.copysign(math.inf, x) * math.copysign(1, y) if x else math.nan  # as NumPy
+
+
 def _scalar_pow(x, y):
     return x ** y if (x >= 0 or float(y).is_integer()) else math.nan
 
 
-binary("add", np.add, lambda g, out, x, y: (g, g), "1, 1", ("1", "1"), "x + y", "+",
+binary("add", forward=np.add, vjp=lambda g, out, x, y: (g, g), deriv="1, 1", partials=("1", "1"),
+       doc="x + y", symbol="+",
        scalar=operator.add)
-binary("sub", np.subtract, lambda g, out, x, y: (g, -g), "1, -1", ("1", "-1"), "x - y", "−",
+binary("sub", forward=np.subtract, vjp=lambda g, out, x, y: (g, -g), deriv="1, -1",
+       partials=("1", "-1"), doc="x - y", symbol="−",
        scalar=operator.sub)
-binary("mul", np.multiply, lambda g, out, x, y: (g * y, g * x), "y, x", ("{1}", "{0}"), "x * y",
-       "×", scalar=operator.mul)
-binary("div", np.divide, lambda g, out, x, y: (g / y, -g * out / y), "1/y, -x/y²",
-       ("1/{1}", "-{0}/{1}²"), "x / y", "÷", domain=("real", "away0"),
-       scalar=lambda x, y: x / y if y else (math.copysign(math.inf, x) * math.copysign(1, y) if x else math.nan))
-binary("pow", np.power, _pow_vjp, "y·x^(y-1), x^y·log(x)", ("{1}·{0}^({1}-1)", "{0}^{1}·log({0})"),
-       "x to the power y (also x ^ y and x ** y)", "^", domain=("pos", "real"), scalar=_scalar_pow)
-binary("mod", _mod, lambda g, out, x, y: (g, -g * F.floor(x / y)), "1, -floor(x/y)",
-       ("1", "-floor({0}/{1})"), "remainder with the sign of y (x % y, as NumPy and Python)", "%",
+binary("mul", forward=np.multiply, vjp=lambda g, out, x, y: (g * y, g * x), deriv="y, x",
+       partials=("{1}", "{0}"), doc="x * y",
+       symbol="×", scalar=operator.mul)
+binary("div", forward=np.divide, vjp=lambda g, out, x, y: (g / y, -g * out / y), deriv="1/y, -x/y²",
+       partials=("1/{1}", "-{0}/{1}²"), doc="x / y", symbol="÷", domain=("real", "away0"),
+       scalar=_scalar_div)
+binary("pow", forward=np.power, vjp=_pow_vjp, deriv="y·x^(y-1), x^y·log(x)",
+       partials=("{1}·{0}^({1}-1)", "{0}^{1}·log({0})"),
+       doc="x to the power y (also x ^ y and x ** y)", symbol="^", domain=("pos", "real"),
+       scalar=_scalar_pow)
+binary("mod", forward=_mod, vjp=lambda g, out, x, y: (g, -g * F.floor(x / y)),
+       deriv="1, -floor(x/y)",
+       partials=("1", "-floor({0}/{1})"),
+       doc="remainder with the sign of y (x % y, as NumPy and Python)", symbol="%",
        domain=("real", "away0"))
-binary("maximum", np.maximum, lambda g, out, x, y: (g * _tie_share(x, y), g * _tie_share(y, x)),
-       "1 where x wins, 1/2 on ties", ("[{0} > {1}] + [{0} = {1}]/2", "[{1} > {0}] + [{0} = {1}]/2"), "elementwise maximum", "max",
+binary("maximum", forward=np.maximum,
+       vjp=lambda g, out, x, y: (g * _tie_share(x, y), g * _tie_share(y, x)),
+       deriv="1 where x wins, 1/2 on ties",
+       partials=("[{0} > {1}] + [{0} = {1}]/2", "[{1} > {0}] + [{0} = {1}]/2"),
+       doc="elementwise maximum", symbol="max",
        scalar=max)
-binary("minimum", np.minimum, lambda g, out, x, y: (g * _tie_share(y, x), g * _tie_share(x, y)),
-       "1 where x wins, 1/2 on ties", ("[{0} < {1}] + [{0} = {1}]/2", "[{1} < {0}] + [{0} = {1}]/2"), "elementwise minimum", "min",
+binary("minimum", forward=np.minimum,
+       vjp=lambda g, out, x, y: (g * _tie_share(y, x), g * _tie_share(x, y)),
+       deriv="1 where x wins, 1/2 on ties",
+       partials=("[{0} < {1}] + [{0} = {1}]/2", "[{1} < {0}] + [{0} = {1}]/2"),
+       doc="elementwise minimum", symbol="min",
        scalar=min)
 
 
@@ -67,23 +87,30 @@ def _atan2_vjp(g, out, y, x):
     return g * x / r2, -g * y / r2
 
 
-defop("atan2", "y, x", np.arctan2, broadcast_shape, _atan2_vjp, doc="angle of the point (x, y)",
+defop("atan2", sig="y, x", forward=np.arctan2, shape=broadcast_shape, vjp=_atan2_vjp,
+      doc="angle of the point (x, y)",
       deriv="x/(x²+y²), -y/(x²+y²)", partials=("{1}/({0}²+{1}²)", "-{0}/({0}²+{1}²)"),
-      domain=("real", "away0"), family="binary", symbol="atan2", elementwise=True, batch="elementwise",
+      domain=("real", "away0"), family="binary", symbol="atan2", elementwise=True,
+      batch="elementwise",
       scalar=math.atan2)
 
 # comparisons and logic: boolean results, not differentiable
 for _name, _fn, _sym, _s in [("lt", np.less, "<", operator.lt), ("le", np.less_equal, "≤", operator.le),
                              ("gt", np.greater, ">", operator.gt), ("ge", np.greater_equal, "≥", operator.ge),
                              ("eq", np.equal, "==", operator.eq), ("ne", np.not_equal, "≠", operator.ne)]:
-    binary(_name, _fn, None, "not differentiable", (), f"comparison x {_sym} y (boolean)", _sym,
+    binary(_name, forward=_fn, vjp=None, deriv="not differentiable", partials=(),
+           doc=f"comparison x {_sym} y (boolean)", symbol=_sym,
            scalar=_s, dtype="bool")
-binary("logical_and", np.logical_and, None, "not differentiable", (), "x and y (booleans)", "and",
+binary("logical_and", forward=np.logical_and, vjp=None, deriv="not differentiable", partials=(),
+       doc="x and y (booleans)", symbol="and",
        dtype="bool", scalar=lambda x, y: bool(x and y))
-binary("logical_or", np.logical_or, None, "not differentiable", (), "x or y (booleans)", "or",
+binary("logical_or", forward=np.logical_or, vjp=None, deriv="not differentiable", partials=(),
+       doc="x or y (booleans)", symbol="or",
        dtype="bool", scalar=lambda x, y: bool(x or y))
-defop("logical_not", "x", np.logical_not, lambda s: s[0], None, doc="not x (booleans)",
-      deriv="not differentiable", family="binary", symbol="not", dtype="bool", elementwise=True, batch="elementwise",
+defop("logical_not", sig="x", forward=np.logical_not, shape=lambda s: s[0], vjp=None,
+      doc="not x (booleans)",
+      deriv="not differentiable", family="binary", symbol="not", dtype="bool", elementwise=True,
+      batch="elementwise",
       scalar=lambda x: not x)
 
 
@@ -91,7 +118,7 @@ def _where_vjp(g, out, cond, x, y):
     return None, F.where(cond, g, 0.0), F.where(cond, 0.0, g)
 
 
-defop("where", "cond, x, y", np.where, broadcast_shape, _where_vjp,
+defop("where", sig="cond, x, y", forward=np.where, shape=broadcast_shape, vjp=_where_vjp,
       doc="x where cond is true, else y", deriv="[cond], [not cond]",
       partials=("0", "[{0}]", "[not {0}]"), domain=("bool", "real", "real"), family="binary",
       symbol="where", elementwise=True, batch="elementwise", scalar=lambda c, x, y: x if c else y)

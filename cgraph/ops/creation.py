@@ -29,11 +29,11 @@ def _count(n, what) -> int:
     return int(n)
 
 
-defop("zeros", "shape:shape", lambda shape: np.zeros(check_shape(shape)),
-      lambda s, shape: _sized(shape), None,
+defop("zeros", sig="shape:shape", forward=lambda shape: np.zeros(check_shape(shape)),
+      shape=lambda s, shape: _sized(shape), vjp=None,
       doc="a tensor of zeros", deriv="none (no tensor inputs)", family="creation", symbol="0")
-defop("ones", "shape:shape", lambda shape: np.ones(check_shape(shape)),
-      lambda s, shape: _sized(shape), None,
+defop("ones", sig="shape:shape", forward=lambda shape: np.ones(check_shape(shape)),
+      shape=lambda s, shape: _sized(shape), vjp=None,
       doc="a tensor of ones", deriv="none (no tensor inputs)", family="creation", symbol="1")
 
 
@@ -57,7 +57,8 @@ def _full(v, shape):
     return np.array(np.broadcast_to(v, check_shape(shape)), dtype=dtype)
 
 
-defop("full", "shape:shape, v", _full, _full_shape, lambda g, out, v, shape=(): (g,),
+defop("full", sig="shape:shape, v", forward=_full, shape=_full_shape,
+      vjp=lambda g, out, v, shape=(): (g,),
       doc="a tensor of the given shape filled with v", deriv="sum(g) (summed back to v's shape)",
       partials=("1",), family="creation", symbol="full", batch="broadcast",
       test={"cases": [{"shapes": [()], "attrs": {"shape": [2, 3]}},
@@ -70,8 +71,9 @@ def _eye_shape(s, n=0, m=None):
     return _sized([n, m])
 
 
-defop("eye", "n:int, m:int=none",
-      lambda n=0, m=None: np.eye(int(n), None if m is None else int(m)), _eye_shape, None,
+defop("eye", sig="n:int, m:int=none",
+      forward=lambda n=0, m=None: np.eye(int(n), None if m is None else int(m)), shape=_eye_shape,
+      vjp=None,
       doc="the n×n identity matrix (n×m with m)", deriv="none (no tensor inputs)",
       family="creation", symbol="I")
 
@@ -96,7 +98,8 @@ def _arange(a=0.0, b=None, step=1.0):
     return np.arange(a, b, step, dtype=np.float64)
 
 
-defop("arange", "a:float, b:float=none, step:float=1", _arange, _arange_shape, None,
+defop("arange", sig="a:float, b:float=none, step:float=1", forward=_arange, shape=_arange_shape,
+      vjp=None,
       doc="evenly spaced values in [a, b) (one argument: [0, a)), as NumPy",
       deriv="none (no tensor inputs)", family="creation", symbol="arange")
 
@@ -105,8 +108,9 @@ def _linspace_shape(s, a=0.0, b=1.0, n=50):
     return _sized([_count(n, "linspace's count n")])
 
 
-defop("linspace", "a:float, b:float, n:int",
-      lambda a=0.0, b=1.0, n=50: np.linspace(float(a), float(b), int(n)), _linspace_shape, None,
+defop("linspace", sig="a:float, b:float, n:int",
+      forward=lambda a=0.0, b=1.0, n=50: np.linspace(float(a), float(b), int(n)),
+      shape=_linspace_shape, vjp=None,
       doc="n evenly spaced values from a to b, both included",
       deriv="none (no tensor inputs)", family="creation", symbol="linspace")
 
@@ -115,13 +119,13 @@ def _rng(seed):
     return np.random.default_rng(0 if seed is None else int(seed))
 
 
-defop("randn", "shape:shape, seed:int=none",
-      lambda shape, seed=None: _rng(seed).standard_normal(check_shape(shape)),
-      lambda s, shape, seed=None: _sized(shape), None,
+defop("randn", sig="shape:shape, seed:int=none",
+      forward=lambda shape, seed=None: _rng(seed).standard_normal(check_shape(shape)),
+      shape=lambda s, shape, seed=None: _sized(shape), vjp=None,
       doc="standard normal samples (reproducible: seed=k, else the run's seed)",
       deriv="none (no tensor inputs)", family="creation", symbol="randn")
-defop("rand", "shape:shape, seed:int=none",
-      lambda shape, seed=None: _rng(seed).random(check_shape(shape)),
-      lambda s, shape, seed=None: _sized(shape), None,
+defop("rand", sig="shape:shape, seed:int=none",
+      forward=lambda shape, seed=None: _rng(seed).random(check_shape(shape)),
+      shape=lambda s, shape, seed=None: _sized(shape), vjp=None,
       doc="uniform samples in [0, 1) (reproducible: seed=k, else the run's seed)",
       deriv="none (no tensor inputs)", family="creation", symbol="rand")

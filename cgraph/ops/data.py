@@ -28,6 +28,6 @@ def _load(path="", key=None):
     return datafiles.read_array_cached(path, key)
 
 
-defop("load", "path:str, key:str=none", _load, _load_shape, None,
+defop("load", sig="path:str, key:str=none", forward=_load, shape=_load_shape, vjp=None,
       doc="an array from a .npy, .npz (with a key), .csv or .json file (pickles refused)",
       deriv="none (data)", family="data", symbol="load")

@@ -98,8 +98,11 @@ def run_program(program, inputs, scratch=None) -> list:
     return tmp
 
 
-defop("fused", "xs:tensors, program:any, outputs:any, shape:shape, dtype:str", _fused_forward,
-      None, None, doc="a region of elementwise ops run block by block (made by the optimiser)",
+defop("fused", sig="xs:tensors, program:any, outputs:any, shape:shape, dtype:str",
+      forward=_fused_forward,
+      shape=None, vjp=None,
+      doc="a region of elementwise ops run block by block (made by the optimiser)",
       symbol="fused", foldable=False, family="internal")
-defop("fused_out", "x, index:int", lambda x, index: x[index], None, None,
-      doc="one output of a fused region with several", symbol="out", foldable=False, family="internal")
+defop("fused_out", sig="x, index:int", forward=lambda x, index: x[index], shape=None, vjp=None,
+      doc="one output of a fused region with several", symbol="out", foldable=False,
+      family="internal")

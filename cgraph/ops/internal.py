@@ -49,36 +49,46 @@ def _no_forward(*_, **__):
     raise RuntimeError("leaves get their values from the feed")
 
 
-defop("const", "", None, None, None, doc="a constant", foldable=False, family="internal")
-defop("input", "", _no_forward, None, None, doc="an input: its value comes from outside",
+defop("const", sig="", forward=None, shape=None, vjp=None, doc="a constant", foldable=False,
+      family="internal")
+defop("input", sig="", forward=_no_forward, shape=None, vjp=None,
+      doc="an input: its value comes from outside",
       foldable=False, family="internal")
-defop("leaf", "", _no_forward, None, None, doc="a param or constant top-level binding",
+defop("leaf", sig="", forward=_no_forward, shape=None, vjp=None,
+      doc="a param or constant top-level binding",
       foldable=False, family="internal")
-defop("print", "values:tensors, parts:any=none", _print, lambda s, **_: (), None,
+defop("print", sig="values:tensors, parts:any=none", forward=_print, shape=lambda s, **_: (),
+      vjp=None,
       doc="print values", foldable=False, dtype="float", batch="loop", family="internal")
-defop("assert", "cond, message:str=none", _assert, lambda s, **_: (), None,
+defop("assert", sig="cond, message:str=none", forward=_assert, shape=lambda s, **_: (), vjp=None,
       doc="fail the run when cond is false", foldable=False, batch="assert", family="internal")
-defop("sum_to", "x, shape:shape", sum_to, lambda s, shape: tuple(shape),
-      lambda g, out, x, shape: (F.broadcast_to(g, shape=list(x.shape)),),
-      doc="sum a broadcast value back to a shape", deriv="1 (spread back)", symbol="Σ→", batch="sum_to",
+defop("sum_to", sig="x, shape:shape", forward=sum_to, shape=lambda s, shape: tuple(shape),
+      vjp=lambda g, out, x, shape: (F.broadcast_to(g, shape=list(x.shape)),),
+      doc="sum a broadcast value back to a shape", deriv="1 (spread back)", symbol="Σ→",
+      batch="sum_to",
       test={"cases": [{"shapes": [(2, 3, 4)], "attrs": {"shape": [3, 1]}},
                       {"shapes": [(2, 3)], "attrs": {"shape": []}}]}, family="internal")
-defop("zeros_like", "x", np.zeros_like, lambda s: s[0], lambda g, out, x: (None,),
+defop("zeros_like", sig="x", forward=np.zeros_like, shape=lambda s: s[0],
+      vjp=lambda g, out, x: (None,),
       doc="zeros of x's shape", deriv="0", dtype="float", batch="direct", family="internal")
-defop("matrix_transpose", "x", lambda x: np.swapaxes(x, -1, -2),
-      lambda s: s[0][:-2] + (s[0][-1], s[0][-2]) if len(s[0]) >= 2 else _rank2(s[0]),
-      lambda g, out, x: (F.matrix_transpose(g),), doc="swap the last two axes",
+defop("matrix_transpose", sig="x", forward=lambda x: np.swapaxes(x, -1, -2),
+      shape=lambda s: s[0][:-2] + (s[0][-1], s[0][-2]) if len(s[0]) >= 2 else _rank2(s[0]),
+      vjp=lambda g, out, x: (F.matrix_transpose(g),), doc="swap the last two axes",
       deriv="transpose back", symbol="ᵀ", dtype="same", batch="direct",
       test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(2, 3, 4)]}]}, family="internal")
 
 
 def _rank2(shape):
     raise S.ShapeError(f"a matrix transpose needs rank 2 or more, got {S.fmt(shape)}")
-defop("ones_like", "x", np.ones_like, lambda s: s[0], lambda g, out, x: (None,),
-      doc="ones of x's shape (the seed of a backward pass)", deriv="0", dtype="float", batch="direct",
+defop("ones_like", sig="x", forward=np.ones_like, shape=lambda s: s[0],
+      vjp=lambda g, out, x: (None,),
+      doc="ones of x's shape (the seed of a backward pass)", deriv="0", dtype="float",
+      batch="direct",
       family="internal")
-defop("dim_of", "x, axis:int", lambda x, axis: np.asarray(float(np.shape(x)[axis])),
-      lambda s, axis: (), None, doc="a named dim of an input, read when it runs", dtype="float",
+defop("dim_of", sig="x, axis:int", forward=lambda x, axis: np.asarray(float(np.shape(x)[axis])),
+      shape=lambda s, axis: (), vjp=None, doc="a named dim of an input, read when it runs",
+      dtype="float",
       batch="dim_of", family="internal")
-defop("error", "", None, None, None, doc="stands for a value whose build failed", foldable=False,
+defop("error", sig="", forward=None, shape=None, vjp=None,
+      doc="stands for a value whose build failed", foldable=False,
       family="internal")

@@ -50,7 +50,8 @@ def _matmul_vjp(g, out, x, y):
     return gx, gy
 
 
-defop("matmul", "x, y", np.matmul, lambda s: S.matmul(s[0], s[1]), _matmul_vjp,
+defop("matmul", sig="x, y", forward=np.matmul, shape=lambda s: S.matmul(s[0], s[1]),
+      vjp=_matmul_vjp,
       doc="matrix product x @ y (NumPy: 1-D operands, batch axes broadcast)",
       deriv="g @ yᵀ, xᵀ @ g", family="linalg", symbol="@", batch="matmul",
       test={"cases": [{"shapes": [(2, 3), (3, 4)]}, {"shapes": [(3,), (3, 2)]},
@@ -82,7 +83,7 @@ def _dot_vjp(g, out, x, y):
     return _matmul_vjp(g, out, x, y)
 
 
-defop("dot", "x, y", np.dot, _dot_shape, _dot_vjp,
+defop("dot", sig="x, y", forward=np.dot, shape=_dot_shape, vjp=_dot_vjp,
       doc="inner product of vectors (NumPy dot for ranks ≤ 2: matrix products, scalar scaling)",
       deriv="y, x (as matmul for matrices)", partials=("{1}", "{0}"), family="linalg",
       symbol="·", batch="dot",
@@ -105,7 +106,7 @@ def _outer_vjp(g, out, x, y):
     return F.reshape(gx, shape=list(x.shape)), F.reshape(gy, shape=list(y.shape))
 
 
-defop("outer", "x, y", np.outer, _outer_shape, _outer_vjp,
+defop("outer", sig="x, y", forward=np.outer, shape=_outer_shape, vjp=_outer_vjp,
       doc="outer product of the flattened x and y: a [size(x), size(y)] matrix",
       deriv="g @ y, x @ g (reshaped back)", partials=("{1}", "{0}"), family="linalg",
       symbol="⊗", batch="outer",
@@ -147,7 +148,8 @@ def _transpose_vjp(g, out, x, axes=None):
     return (F.transpose(g, axes=[int(i) for i in np.argsort(perm)]),)
 
 
-defop("transpose", "x, axes:axes=none", _transpose, _transpose_shape, _transpose_vjp,
+defop("transpose", sig="x, axes:axes=none", forward=_transpose, shape=_transpose_shape,
+      vjp=_transpose_vjp,
       doc="permute the axes (none: reverse them; x.T)", deriv="transpose back",
       partials=("1",), family="linalg", symbol="ᵀ", dtype="same", batch="transpose",
       test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(2, 3, 4)], "attrs": {"axes": [1, -1, 0]}},
@@ -165,14 +167,16 @@ def _trace_shape(s):
     return ()
 
 
-defop("eye_like", "x", lambda x: np.array(np.broadcast_to(np.eye(*np.shape(x)[-2:], dtype=np.result_type(x, np.float32)), np.shape(x))),
-      lambda s: s[0] if s[0] is None or len(s[0]) >= 2 else _matrix(s[0], "eye_like"),
-      lambda g, out, x: (None,),
+defop("eye_like", sig="x",
+      forward=lambda x: np.array(np.broadcast_to(np.eye(*np.shape(x)[-2:], dtype=np.result_type(x, np.float32)), np.shape(x))),
+      shape=lambda s: s[0] if s[0] is None or len(s[0]) >= 2 else _matrix(s[0], "eye_like"),
+      vjp=lambda g, out, x: (None,),
       doc="ones on the diagonal of x's (last two) axes, zeros elsewhere",
       deriv="0 (does not depend on x's values)", family="internal", symbol="I", batch="direct",
       test={"shapes": [(2, 3)]})
 
-defop("trace", "x", np.trace, _trace_shape, lambda g, out, x: (g * F.eye_like(x),),
+defop("trace", sig="x", forward=np.trace, shape=_trace_shape,
+      vjp=lambda g, out, x: (g * F.eye_like(x),),
       doc="sum of the diagonal of a matrix", deriv="identity matrix",
       family="linalg", symbol="tr", batch="trace",
       test={"cases": [{"shapes": [(3, 3)]}, {"shapes": [(2, 3)]}]})
@@ -200,7 +204,7 @@ def _diag_vjp(g, out, x):
     return (F.eye_like(x) * spread,)
 
 
-defop("diag", "x", np.diag, _diag_shape, _diag_vjp,
+defop("diag", sig="x", forward=np.diag, shape=_diag_shape, vjp=_diag_vjp,
       doc="a vector -> the diagonal matrix; a matrix -> its diagonal",
       deriv="diag of the gradient (the other way round)", family="linalg",
       symbol="diag", dtype="same", batch="diag",
@@ -231,7 +235,7 @@ def _inv_vjp(g, out, x):
     return (-F.matmul(F.matmul(t, g), t),)
 
 
-defop("inv", "x", np.linalg.inv, _inv_shape, _inv_vjp,
+defop("inv", sig="x", forward=np.linalg.inv, shape=_inv_shape, vjp=_inv_vjp,
       doc="matrix inverse (batched over leading axes)", deriv="-A⁻ᵀ g A⁻ᵀ",
       domain=("matrix",), family="linalg", symbol="⁻¹", batch="direct",
       test={"cases": [{"shapes": [(3, 3)]}, {"shapes": [(2, 2, 2)]}]})
@@ -246,7 +250,7 @@ def _det_vjp(g, out, x):
     return (F.expand_dims(g * out, axis=[-2, -1]) * F.matrix_transpose(F.inv(x)),)
 
 
-defop("det", "x", np.linalg.det, _det_shape, _det_vjp,
+defop("det", sig="x", forward=np.linalg.det, shape=_det_shape, vjp=_det_vjp,
       doc="determinant (batched over leading axes)", deriv="det(A)·A⁻ᵀ",
       domain=("matrix",), family="linalg", symbol="det", batch="direct",
       test={"cases": [{"shapes": [(3, 3)]}, {"shapes": [(2, 2, 2)]}]})
@@ -287,7 +291,7 @@ def _solve_vjp(g, out, a, b):
     return -F.matmul(gb, F.matrix_transpose(out)), gb
 
 
-defop("solve", "a, b", _solve, _solve_shape, _solve_vjp,
+defop("solve", sig="a, b", forward=_solve, shape=_solve_shape, vjp=_solve_vjp,
       doc="x with a @ x = b (b a vector or a matrix; batched over leading axes)",
       deriv="∂b = a⁻ᵀg, ∂a = -∂b·xᵀ",
       domain=("matrix", "real"), family="linalg", symbol="solve", batch="solve",
@@ -405,7 +409,8 @@ def _undiagonal(gi, uniq, sub, sizes, spec):
     return F.einsum(",".join([uniq] + eyes) + "->" + "".join(renamed), [gi] + mats)
 
 
-defop("einsum", "spec:str, operands:tensors", _einsum, _einsum_shape, _einsum_vjp,
+defop("einsum", sig="spec:str, operands:tensors", forward=_einsum, shape=_einsum_shape,
+      vjp=_einsum_vjp,
       doc='Einstein summation, e.g. einsum("ij,jk->ik", a, b) (explicit or implicit output, '
           "no ellipsis)",
       deriv="per operand: an einsum of g and the other operands (indices swapped)",

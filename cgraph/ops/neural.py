@@ -42,15 +42,15 @@ def _log_softmax(x, axis=-1):
     return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 
-defop("softmax", "x, axis:int=-1", _softmax, _axis_shape,
-      lambda g, out, x, axis=-1: (out * (g - F.sum(g * out, axis=axis, keepdims=True)),),
+defop("softmax", sig="x, axis:int=-1", forward=_softmax, shape=_axis_shape,
+      vjp=lambda g, out, x, axis=-1: (out * (g - F.sum(g * out, axis=axis, keepdims=True)),),
       doc="exp(x) / sum(exp(x)) along axis, computed stably",
       deriv="s·(g - sum(g·s)), s = softmax(x)", family="neural", symbol="softmax", batch="axis",
       test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(3, 2)], "attrs": {"axis": 0}},
                       {"shapes": [(4,)]}]})
 
-defop("log_softmax", "x, axis:int=-1", _log_softmax, _axis_shape,
-      lambda g, out, x, axis=-1: (g - F.exp(out) * F.sum(g, axis=axis, keepdims=True),),
+defop("log_softmax", sig="x, axis:int=-1", forward=_log_softmax, shape=_axis_shape,
+      vjp=lambda g, out, x, axis=-1: (g - F.exp(out) * F.sum(g, axis=axis, keepdims=True),),
       doc="x - logsumexp(x) along axis, computed stably",
       deriv="g - softmax(x)·sum(g)", family="neural", symbol="log_softmax", batch="axis",
       test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [(3, 2)], "attrs": {"axis": 0}}]})
@@ -99,7 +99,7 @@ def _ce_vjp(g, out, logits, labels):
     return p * (g / float(n)), None
 
 
-defop("cross_entropy", "logits, labels", _cross_entropy, _ce_shape, _ce_vjp,
+defop("cross_entropy", sig="logits, labels", forward=_cross_entropy, shape=_ce_shape, vjp=_ce_vjp,
       doc="mean over rows of -log softmax(logits)[label] (logits [N, C], integer labels [N])",
       deriv="(softmax(logits) - one_hot(labels))/N; none for labels",
       domain=("real", "labels"), family="neural", symbol="CE", batch="cross_entropy",
@@ -120,8 +120,9 @@ def _mse_vjp(g, out, a, b):
     return ga, -ga
 
 
-defop("mse", "a, b", quiet_empty(lambda a, b: np.mean(np.square(np.subtract(a, b)))), _mse_shape,
-      _mse_vjp,
+defop("mse", sig="a, b", forward=quiet_empty(lambda a, b: np.mean(np.square(np.subtract(a, b)))),
+      shape=_mse_shape,
+      vjp=_mse_vjp,
       doc="mean squared error: mean((a - b)²) (a and b broadcast)",
       deriv="2(a-b)/n, -2(a-b)/n", partials=("2·({0}-{1})", "-2·({0}-{1})"),
       family="neural", symbol="mse", batch="mse",
@@ -143,6 +144,7 @@ def _one_hot(labels, n=0):
     return out
 
 
-defop("one_hot", "labels, n:int", _one_hot, _one_hot_shape, None,
+defop("one_hot", sig="labels, n:int", forward=_one_hot, shape=_one_hot_shape, vjp=None,
       doc="rows of the n×n identity picked by integer labels (float; labels in 0..n-1)",
-      deriv="not differentiable", domain=("labels",), family="neural", symbol="one_hot", batch="direct")
+      deriv="not differentiable", domain=("labels",), family="neural", symbol="one_hot",
+      batch="direct")

@@ -47,8 +47,9 @@ def count(x, axis) -> float:
     return float(n)
 
 
-def reduction(name, forward, vjp, deriv, doc, domain="real", dtype="float"):
-    return defop(name, RSIG, forward, reduce_shape, vjp, doc=doc, deriv=deriv, partials=(partial_of_x(deriv),),
+def reduction(name, *, forward, vjp, deriv, doc, domain="real", dtype="float"):
+    return defop(name, sig=RSIG, forward=forward, shape=reduce_shape, vjp=vjp, doc=doc, deriv=deriv,
+                 partials=(partial_of_x(deriv),),
                  domain=(domain,), family="reductions", symbol=name, dtype=dtype, batch="reduce")
 
 
@@ -112,29 +113,33 @@ def _prod_vjp(g, out, x, axis=None, keepdims=False):
     return (keep(g, x, axis, keepdims) * d,)
 
 
-reduction("sum", _sum, lambda g, out, x, axis=None, keepdims=False: (spread(g, x, axis, keepdims),),
-          "1", "sum of the elements")
-reduction("mean", _mean,
-          lambda g, out, x, axis=None, keepdims=False: (spread(g, x, axis, keepdims) / count(x, axis),),
-          "1/n", "mean of the elements")
-reduction("prod", _extreme(np.prod), _prod_vjp, "product of the others", "product of the elements",
+reduction("sum", forward=_sum,
+          vjp=lambda g, out, x, axis=None, keepdims=False: (spread(g, x, axis, keepdims),),
+          deriv="1", doc="sum of the elements")
+reduction("mean", forward=_mean,
+          vjp=lambda g, out, x, axis=None, keepdims=False: (spread(g, x, axis, keepdims) / count(x, axis),),
+          deriv="1/n", doc="mean of the elements")
+reduction("prod", forward=_extreme(np.prod), vjp=_prod_vjp, deriv="product of the others",
+          doc="product of the elements",
           domain="away0")
-reduction("max", _extreme(np.max), _extreme_vjp, "1 at the maximum (shared on ties)",
-          "largest element")
-reduction("min", _extreme(np.min), _extreme_vjp, "1 at the minimum (shared on ties)",
-          "smallest element")
-reduction("logsumexp", _logsumexp,
-          lambda g, out, x, axis=None, keepdims=False:
+reduction("max", forward=_extreme(np.max), vjp=_extreme_vjp,
+          deriv="1 at the maximum (shared on ties)",
+          doc="largest element")
+reduction("min", forward=_extreme(np.min), vjp=_extreme_vjp,
+          deriv="1 at the minimum (shared on ties)",
+          doc="smallest element")
+reduction("logsumexp", forward=_logsumexp,
+          vjp=lambda g, out, x, axis=None, keepdims=False:
           (keep(g, x, axis, keepdims) * F.exp(x - keep(out, x, axis, keepdims)),),
-          "softmax(x)", "log(sum(exp(x))), computed stably")
-reduction("var", _var,
-          lambda g, out, x, axis=None, keepdims=False:
+          deriv="softmax(x)", doc="log(sum(exp(x))), computed stably")
+reduction("var", forward=_var,
+          vjp=lambda g, out, x, axis=None, keepdims=False:
           (keep(g, x, axis, keepdims) * 2.0 * (x - F.mean(x, axis=axis, keepdims=True)) / count(x, axis),),
-          "2(x-mean)/n", "variance, population (ddof=0)")
-reduction("std", _std,
-          lambda g, out, x, axis=None, keepdims=False:
+          deriv="2(x-mean)/n", doc="variance, population (ddof=0)")
+reduction("std", forward=_std,
+          vjp=lambda g, out, x, axis=None, keepdims=False:
           (keep(g / out, x, axis, keepdims) * (x - F.mean(x, axis=axis, keepdims=True)) / count(x, axis),),
-          "(x-mean)/(n·std)", "standard deviation, population (ddof=0)")
+          deriv="(x-mean)/(n·std)", doc="standard deviation, population (ddof=0)")
 
 
 def _argext(fn):
@@ -152,9 +157,11 @@ def _arg_shape(shapes, axis=None, keepdims=False):
 
 
 for _n, _f in (("argmax", np.argmax), ("argmin", np.argmin)):
-    defop(_n, "x, axis:int=none, keepdims:bool=false", _argext(_f), _arg_shape, None,
+    defop(_n, sig="x, axis:int=none, keepdims:bool=false", forward=_argext(_f), shape=_arg_shape,
+          vjp=None,
           doc=f"index of the {'largest' if _n == 'argmax' else 'smallest'} element (flat when axis is none)",
-          deriv="not differentiable", family="reductions", symbol=_n, dtype="int", batch="argreduce")
+          deriv="not differentiable", family="reductions", symbol=_n, dtype="int",
+          batch="argreduce")
 
 
 def _norm(x, ord=2.0, axis=None, keepdims=False):
@@ -187,8 +194,9 @@ def _norm_vjp(g, out, x, ord=2.0, axis=None, keepdims=False):
     return (gk * F.sign(x) * F.abs(x) ** (ord - 1.0) / ok ** (ord - 1.0),)
 
 
-defop("norm", "x, ord:float=2, axis:axes=none, keepdims:bool=false", _norm,
-      lambda s, ord=2.0, axis=None, keepdims=False: S.reduce(s[0], axis, keepdims), _norm_vjp,
+defop("norm", sig="x, ord:float=2, axis:axes=none, keepdims:bool=false", forward=_norm,
+      shape=lambda s, ord=2.0, axis=None, keepdims=False: S.reduce(s[0], axis, keepdims),
+      vjp=_norm_vjp,
       doc="vector p-norm of the flattened values (or along axis); Frobenius for a matrix",
       deriv="x/‖x‖ (ord 2), sign(x) (ord 1), sign(x)|x|^(p-1)/‖x‖^(p-1)",
       partials=("{0}/‖{0}‖",), domain=("away0",), family="reductions", symbol="‖·‖", batch="reduce",

@@ -117,18 +117,20 @@ def _reshape(x, shape):
     return np.reshape(x, _int_list(shape))
 
 
-defop("reshape", "x, shape:shape", _reshape,
-      lambda s, shape: _reshape_target(s[0], shape),
-      lambda g, out, x, shape: (reshape_back(g, x),),
+defop("reshape", sig="x, shape:shape", forward=_reshape,
+      shape=lambda s, shape: _reshape_target(s[0], shape),
+      vjp=lambda g, out, x, shape: (reshape_back(g, x),),
       doc="the same values in a new shape (one dim may be -1: inferred)",
-      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="reshape", batch="reshape",
+      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="reshape",
+      batch="reshape",
       dtype="same", test={"cases": [{"shapes": [(2, 3)], "attrs": {"shape": [3, -1]}},
                                     {"shapes": [(4,)], "attrs": {"shape": [2, 1, 2]}}]})
 
-defop("reshape_like", "x, like", lambda x, like: np.reshape(x, np.shape(like)),
-      lambda s: s[1], lambda g, out, x, like: (F.reshape_like(g, x), None),
+defop("reshape_like", sig="x, like", forward=lambda x, like: np.reshape(x, np.shape(like)),
+      shape=lambda s: s[1], vjp=lambda g, out, x, like: (F.reshape_like(g, x), None),
       doc="x reshaped to like's shape (gradients of reshapes when shapes are unknown)",
-      deriv="reshape the gradient back", family="internal", symbol="reshape", dtype="same", batch="reshape",
+      deriv="reshape the gradient back", family="internal", symbol="reshape", dtype="same",
+      batch="reshape",
       domain=("real", "real"),
       test={"shapes": [(2, 3), (3, 2)]})
 
@@ -138,8 +140,8 @@ def _flatten_shape(s):
     return (n,)
 
 
-defop("flatten", "x", lambda x: np.reshape(x, (-1,)), _flatten_shape,
-      lambda g, out, x: (reshape_back(g, x),),
+defop("flatten", sig="x", forward=lambda x: np.reshape(x, (-1,)), shape=_flatten_shape,
+      vjp=lambda g, out, x: (reshape_back(g, x),),
       doc="the values as a 1-D tensor (row-major)", deriv="reshape the gradient back",
       partials=("1",), family="shape", symbol="flatten", dtype="same", batch="reshape",
       test={"cases": [{"shapes": [(2, 3)]}, {"shapes": [()]}]})
@@ -177,10 +179,11 @@ def _squeeze(x, axis=None):
     return np.squeeze(x, axis=_squeeze_axes(x.shape, axis))
 
 
-defop("squeeze", "x, axis:axes=none", _squeeze, _squeeze_shape,
-      lambda g, out, x, axis=None: (reshape_back(g, x),),
+defop("squeeze", sig="x, axis:axes=none", forward=_squeeze, shape=_squeeze_shape,
+      vjp=lambda g, out, x, axis=None: (reshape_back(g, x),),
       doc="drop size-1 axes (all of them, or the ones named by axis)",
-      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="squeeze", batch="reshape",
+      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="squeeze",
+      batch="reshape",
       dtype="same", test={"cases": [{"shapes": [(3, 1, 2, 1)]},
                                     {"shapes": [(3, 1, 2, 1)], "attrs": {"axis": -1}},
                                     {"shapes": [(1, 3, 1)], "attrs": {"axis": [0, 2]}}]})
@@ -206,10 +209,11 @@ def _expand_dims(x, axis=None):
     return np.expand_dims(x, _expand_axes(np.ndim(x), axis))
 
 
-defop("expand_dims", "x, axis:axes", _expand_dims, _expand_shape,
-      lambda g, out, x, axis=None: (reshape_back(g, x),),
+defop("expand_dims", sig="x, axis:axes", forward=_expand_dims, shape=_expand_shape,
+      vjp=lambda g, out, x, axis=None: (reshape_back(g, x),),
       doc="insert size-1 axes at the given positions (an int or a list, as NumPy)",
-      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="expand_dims", batch="reshape",
+      deriv="reshape the gradient back", partials=("1",), family="shape", symbol="expand_dims",
+      batch="reshape",
       dtype="same", test={"cases": [{"shapes": [(2, 3)], "attrs": {"axis": 1}},
                                     {"shapes": [()], "attrs": {"axis": [0, -1]}},
                                     {"shapes": [(3,)], "attrs": {"axis": [0, 2]}}]})
@@ -235,10 +239,10 @@ def _broadcast_to_shape(s, shape):
     return dst
 
 
-defop("broadcast_to", "x, shape:shape",
-      lambda x, shape: np.broadcast_to(x, _int_list(shape)),  # a view: no copy
-      _broadcast_to_shape,
-      lambda g, out, x, shape: (F.sum_to(g, shape=list(x.shape)),),
+defop("broadcast_to", sig="x, shape:shape",
+      forward=lambda x, shape: np.broadcast_to(x, _int_list(shape)),  # a view: no copy
+      shape=_broadcast_to_shape,
+      vjp=lambda g, out, x, shape: (F.sum_to(g, shape=list(x.shape)),),
       doc="repeat x along new or size-1 axes to the given shape (NumPy broadcasting)",
       deriv="sum the gradient back to x's shape", partials=("1",), family="shape",
       symbol="broadcast", dtype="same", batch="broadcast",
@@ -290,8 +294,9 @@ def _concat_vjp(g, out, *xs, axis=0):
     return tuple(grads)
 
 
-defop("concat", "xs:tensors, axis:int=0", lambda *xs, axis=0: np.concatenate(xs, axis=axis),
-      _concat_shape, _concat_vjp,
+defop("concat", sig="xs:tensors, axis:int=0",
+      forward=lambda *xs, axis=0: np.concatenate(xs, axis=axis),
+      shape=_concat_shape, vjp=_concat_vjp,
       doc="join tensors along an existing axis", deriv="slice each part of the gradient back",
       family="shape", symbol="concat", dtype="same", batch="concat",
       test={"cases": [{"shapes": [(2, 3), (1, 3)]},
@@ -318,8 +323,8 @@ def _stack_vjp(g, out, *xs, axis=0):
     return tuple(F.index(g, items=_full_slices(ax) + (("int", i),)) for i in range(len(xs)))
 
 
-defop("stack", "xs:tensors, axis:int=0", lambda *xs, axis=0: np.stack(xs, axis=axis),
-      _stack_shape, _stack_vjp,
+defop("stack", sig="xs:tensors, axis:int=0", forward=lambda *xs, axis=0: np.stack(xs, axis=axis),
+      shape=_stack_shape, vjp=_stack_vjp,
       doc="join same-shape tensors along a new axis", deriv="take each slice of the gradient back",
       family="shape", symbol="stack", dtype="same", batch="stack",
       test={"cases": [{"shapes": [(3,), (3,)]},
@@ -410,16 +415,16 @@ _INDEX_CASES = [
     {"shapes": [(2, 3, 4)], "attrs": {"items": (("ellipsis",), ("slice", 1, None, 2))}},
 ]
 
-defop("index", "x, items:any", _index, _index_shape,
-      lambda g, out, x, items=(): (F.index_grad(g, shape=list(x.shape), items=items),),
+defop("index", sig="x, items:any", forward=_index, shape=_index_shape,
+      vjp=lambda g, out, x, items=(): (F.index_grad(g, shape=list(x.shape), items=items),),
       doc="x[...]: NumPy basic indexing (integers, slices, newaxis, ...)",
       deriv="the gradient written back into the indexed region (zeros elsewhere)",
       partials=("1",), family="internal", symbol="[]", dtype="same", batch="index",
       test={"cases": _INDEX_CASES})
 
-defop("index_grad", "g, shape:shape, items:any", _index_grad,
-      lambda s, shape=(), items=(): check_shape(shape),
-      lambda gg, out, g, shape=(), items=(): (F.index(gg, items=items),),
+defop("index_grad", sig="g, shape:shape, items:any", forward=_index_grad,
+      shape=lambda s, shape=(), items=(): check_shape(shape),
+      vjp=lambda gg, out, g, shape=(), items=(): (F.index(gg, items=items),),
       doc="zeros of a shape with g written into an indexed region (the gradient of x[...])",
       deriv="index the gradient again", family="internal", symbol="[]ᵀ", batch="index_grad",
       test={"cases": [{"shapes": [(3,)], "attrs": {"shape": [4, 3], "items": (("int", 1),)}},
@@ -449,8 +454,8 @@ def _scatter_add(g, idx, shape=()):
     return out
 
 
-defop("take", "x, idx", _take, _take_shape,
-      lambda g, out, x, idx: (F.scatter_add(g, idx, shape=list(x.shape)), None),
+defop("take", sig="x, idx", forward=_take, shape=_take_shape,
+      vjp=lambda g, out, x, idx: (F.scatter_add(g, idx, shape=list(x.shape)), None),
       doc="x[idx] for an integer tensor idx: gather along the first axis (negative allowed)",
       deriv="scatter-add the gradient back (repeated indices accumulate); none for idx",
       partials=("1", "0"), domain=("real", "index"), family="internal", symbol="take", batch="take",
@@ -458,9 +463,9 @@ defop("take", "x, idx", _take, _take_shape,
       test={"cases": [{"shapes": [(4, 3), (5,)]}, {"shapes": [(4,), (2, 3)]},
                       {"shapes": [(4, 2), ()]}]})
 
-defop("scatter_add", "g, idx, shape:shape", _scatter_add,
-      lambda s, shape=(): check_shape(shape),
-      lambda gg, out, g, idx, shape=(): (F.take(gg, idx), None),
+defop("scatter_add", sig="g, idx, shape:shape", forward=_scatter_add,
+      shape=lambda s, shape=(): check_shape(shape),
+      vjp=lambda gg, out, g, idx, shape=(): (F.take(gg, idx), None),
       doc="zeros of a shape with g added at rows idx (the gradient of x[idx])",
       deriv="take the gradient's rows again; none for idx", domain=("real", "index"),
       family="internal", symbol="scatter+", batch="scatter_add",

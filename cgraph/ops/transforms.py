@@ -9,5 +9,6 @@ for _name, _sig, _doc in [
     ("jacobian", "y, x:name", "∂y/∂x for a tensor y: shape y.shape + x.shape"),
     ("hessian", "y, x:name", "∂²y/∂x² for a scalar y: shape x.shape + x.shape"),
 ]:
-    defop(_name, _sig, None, None, None, doc=_doc, deriv="differentiable again (a graph)",
+    defop(_name, sig=_sig, forward=None, shape=None, vjp=None, doc=_doc,
+          deriv="differentiable again (a graph)",
           family="derivatives", symbol=_name, foldable=False)

@@ -71,6 +71,7 @@ class Builder:
         self.funcs: dict[str, A.FuncDef] = {}
         self.call_stack: list[str] = []
         self.dims: dict[str, int] = {}
+        self.dim_names: set = set()  # named dims bound to dim_of nodes (sizes not known yet)
         self.output_names: Optional[tuple] = None
         self.last: Optional[tuple] = None      # ("name", n) or ("expr", node id)
         self.bound_anywhere = _bound_names(program.body)
@@ -288,6 +289,10 @@ class Builder:
             for k, d in enumerate(st.shape):
                 if isinstance(d, A.Name) and d.id not in self.dims:
                     size = shape[k] if shape is not None and k < len(shape) else None
+                    if d.id in self.dim_names:  # shared with an earlier input, size still unknown
+                        if size is not None:
+                            self.dims[d.id] = size
+                        continue
                     if d.id in self.globals:
                         self.error("name", f"named dim '{d.id}' clashes with a value of the same name",
                                    d.span)
@@ -297,6 +302,7 @@ class Builder:
                         self.globals[d.id] = g.const(float(size), d.span)
                     else:
                         self.globals[d.id] = g.add("dim_of", (v,), {"axis": k}, d.span)
+                        self.dim_names.add(d.id)
         self.scopes[-1][st.name] = v
         self._name(st.name, v)
         self.last = ("name", st.name)
@@ -388,7 +394,7 @@ class Builder:
 
     def exec_while(self, st: A.While):
         if not self.g.eager:
-            self.error("type", "a while loop needs eager mode: its trip count is only known "
+            self.error("value", "a while loop needs eager mode: its trip count is only known "
                        "when the program runs", st.span, "run it with --mode eager")
             return
         n = 0
@@ -406,9 +412,18 @@ class Builder:
         if value is None:
             if g.nodes[c].op.name == "error":
                 raise _Abort()
-            self.error("value", f"this {what} condition depends on data, which a static graph does "
-                       "not know when it is built", cond.span,
-                       "run it with --mode eager (a dynamic graph), or use where(cond, a, b)")
+            leaves = self._leaves_only(c)
+            if leaves:  # `a = 2` at top level is a leaf: it may be given a value, or differentiated
+                names = ", ".join(f"'{n}'" for n in leaves)
+                self.error("value", f"this {what} condition depends on {names}, a top-level value "
+                           "that may be given when the program runs, so a static graph does not "
+                           "know it when it is built", cond.span,
+                           f"write `const {leaves[0]} = ...` to fix it when the graph is built, "
+                           "or run it with --mode eager")
+            else:
+                self.error("value", f"this {what} condition depends on data, which a static graph "
+                           "does not know when it is built", cond.span,
+                           "run it with --mode eager (a dynamic graph), or use where(cond, a, b)")
             raise _Abort()
         value = np.asarray(value)
         if value.size != 1:
@@ -589,6 +604,43 @@ class Builder:
         value = np.asarray(value)
         return value.item() if value.ndim == 0 else value.tolist()
 
+    def _leaves_only(self, v: int) -> list:
+        """The names of the top-level leaves v depends on, when it depends on no input."""
+        g, stack, seen, names = self.g, [v], set(), []
+        while stack:
+            i = stack.pop()
+            if i in seen or not g.varies[i]:
+                continue
+            seen.add(i)
+            node = g.nodes[i]
+            if node.op.name == "leaf":
+                names.append(node.name)
+            elif node.op.name in ("input", "dim_of"):
+                return []
+            else:
+                stack.extend(node.inputs)
+        return sorted(set(names))
+
+    def _unknown_dim(self, v) -> bool:
+        """v is computed from named dims of inputs whose sizes are not known yet
+        (`dim_of` nodes), and from no input's values."""
+        if isinstance(v, (StrVal, NoneVal, ListVal)) or self.g.eager:
+            return False
+        g, stack, seen, found = self.g, [v], set(), False
+        while stack:
+            i = stack.pop()
+            if i in seen or not g.varies[i]:
+                continue
+            seen.add(i)
+            node = g.nodes[i]
+            if node.op.name == "dim_of":
+                found = True
+            elif node.op.name in ("input", "leaf"):
+                return False
+            else:
+                stack.extend(node.inputs)
+        return found
+
     def _freeze(self, v: int) -> bool:
         """Leaves that decide the graph's structure (a range bound, a shape, an axis)
         become constants, in both modes, with everything computed from them;
@@ -648,6 +700,17 @@ class Builder:
                 self.error("type", f"{what} must be a string", span)
                 return None
             return v.value
+        if kind == "shape" and isinstance(v, ListVal) and any(self._unknown_dim(x) for x in v.items):
+            # [n, 5] with n an input's named dim whose size is not known yet (cgraph check):
+            # the dim stays unknown, as the input's does
+            dims = []
+            for x in v.items:
+                if self._unknown_dim(x):
+                    dims.append(None)
+                    continue
+                value = self.static(x, span, what)
+                dims.append(None if value is None else self.as_int(value, span, what))
+            return dims
         value = self.static(v, span, what)
         if value is None:
             return None

@@ -715,6 +715,8 @@ class _Drawer:
         if count() > self.max_nodes:
             for part in ("fwd", "bwd"):
                 seq = seqs[part]
+                if not seq:  # e.g. no backward part
+                    continue
                 merged = []
                 spans = sorted(groups[part])
                 pos = 0
@@ -843,7 +845,7 @@ def format_partial(template: str, operands: list, out: str) -> str:
 
 # ------------------------------------------------------- programs -> drawings
 def draw_program(source: str, file: str = "<expr>", inputs: Optional[dict] = None, *,
-                 mode: str = "static", dtype: str = "float64", seed: int = 0,
+                 mode: Optional[str] = None, dtype: str = "float64", seed: int = 0,
                  max_iterations: int = 100_000, max_memory: Optional[int] = None,
                  backward: bool = False, optimized: bool = False,
                  rankdir: str = DEFAULT_RANKDIR, max_nodes: int = DEFAULT_MAX_NODES,
@@ -865,7 +867,8 @@ def draw_program(source: str, file: str = "<expr>", inputs: Optional[dict] = Non
         title = os.path.basename(file) if file not in ("<expr>", "<stdin>") else \
             " ".join(source.split())
     prog = Program(source, file, mode=mode, dtype=dtype, seed=seed, max_iterations=max_iterations,
-                   optimize=optimized and mode == "static", max_memory=max_memory)
+                   optimize=optimized, max_memory=max_memory)
+    mode = prog.mode  # as given, else as the program declares
     if mode == "eager":
         notes.append("eager mode: the path the run took" + (" (not optimised)" if optimized else ""))
     inputs = dict(inputs or {})

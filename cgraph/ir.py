@@ -79,9 +79,11 @@ class Graph:
                     span or self.span, name, self.scope)
         self.nodes.append(node)
         value = None
+        # a dim not known yet (ones([n, 5]), n an input's named dim, in `cgraph check`)
+        pending = shape is not None and None in shape and not ins
         # constant inputs (or none: zeros, randn with its seed, load) -> folded now
-        if op.forward is not None and (self.eager or (self.fold and op.foldable
-                                                       and all(n.is_const() for n in ins))):
+        if op.forward is not None and not pending and (
+                self.eager or (self.fold and op.foldable and all(n.is_const() for n in ins))):
             try:
                 value = self._run(node, [self.values[i] for i in inputs])
             except BaseException:
@@ -94,7 +96,7 @@ class Graph:
                 node.op, node.inputs, node.attrs = R.get("const"), (), {"value": value}
             node.shape, node.dtype = tuple(np.shape(value)), _dtype_name(value)
         self.values.append(value)
-        self.varies.append(any(self.varies[i] for i in inputs) and node.op.name != "const")
+        self.varies.append(pending or (any(self.varies[i] for i in inputs) and node.op.name != "const"))
         if op.name in ("print", "assert"):
             self.effects.append(node.id)
         return node.id

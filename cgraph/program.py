@@ -7,6 +7,7 @@ An eager program builds and runs in one go on every call.
 """
 from __future__ import annotations
 
+import re
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -43,13 +44,34 @@ class Result(Record):
         return {n: self.values[i] for n, i in self.graph.names.items() if self.values[i] is not None}
 
 
+def declared_mode(source: str) -> Optional[str]:
+    """The mode a program declares in its opening comment block (`# mode: eager`),
+    or None."""
+    for line in source.splitlines():
+        text = line.strip()
+        if not text:
+            continue
+        if not text.startswith("#"):
+            return None
+        m = _MODE_LINE.match(text)
+        if m:
+            return m.group(1)
+    return None
+
+
+_MODE_LINE = re.compile(r"#\s*mode:\s*(static|eager)\s*$")
+
+
 class Program:
     @without_gc
-    def __init__(self, source: str, file: str = "<expr>", mode: str = "static",
+    def __init__(self, source: str, file: str = "<expr>", mode: Optional[str] = None,
                  dtype: str = "float64", seed: int = 0, max_iterations: int = 100_000,
                  optimize: bool = True, max_memory: Optional[int] = None):
         from .parse import parse
 
+        if mode is None:  # as the program declares, else static
+            mode = declared_mode(source) if isinstance(source, str) else None
+            mode = mode or "static"
         if mode not in MODES:
             raise CgraphError(f"mode must be static or eager, not {mode!r}", kind="usage")
         if str(dtype) not in DTYPES:

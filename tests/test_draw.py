@@ -205,6 +205,20 @@ def test_any_budget_is_met_with_backward():
         assert len(node_labels(d.dot)) == d.nodes
 
 
+STRAIGHT = "input x\nv0 = sin(x) + x\n" + "".join(f"v{i} = sin(v{i - 1}) * {i} + x\n" for i in range(1, 80))
+
+
+@pytest.mark.parametrize("example", ["mlp.cg", "attention.cg", None])
+@pytest.mark.parametrize("backward", [False, True])
+def test_small_budgets_collapse_without_a_backward_part(example, backward):
+    """Issue 18: --max-nodes 2, 5, 8 … crashed (range() step 0) when one part was empty."""
+    src = (Path(__file__).parent.parent / "examples" / example).read_text() if example else STRAIGHT
+    for n in (1, 2, 5, 8, 10, 25, 50):
+        d = draw_program(src, example or "straight.cg", backward=backward, max_nodes=n)
+        assert d.nodes <= max(n, 2), (n, d.nodes)
+        assert len(node_labels(d.dot)) == d.nodes
+
+
 def test_calls_collapse_to_one_node_per_call():
     src = "def f(x):\n    y = x * 2 + 1\n    return tanh(y) * y\na = 1\nb = f(a)\nc = f(b)\nY = f(c) + b\n"
     d = draw_program(src, "c.cg", max_nodes=8)

@@ -35,7 +35,7 @@ def run_one(task: Task, values: Optional[dict] = None, config: Optional[dict] = 
         out["error"] = task.error
         return out
     try:
-        program = Program(task.text, task.file, mode=config.get("mode", "static"),
+        program = Program(task.text, task.file, mode=config.get("mode"),
                           dtype=config.get("dtype", "float64"), seed=config.get("seed", 0),
                           max_iterations=config.get("max_iterations", 100_000))
         given = dict(values or {})

@@ -221,7 +221,7 @@ def batch_command(o) -> int:
     tasks = read_tasks(sources)
     printer = Printer(o)
     config = {"grad": bool(o.grad), "of": o.of, "wrt": split_names(o.wrt),
-              "mode": o.mode or "static", "dtype": o.dtype or "float64", "seed": o.seed or 0,
+              "mode": o.mode, "dtype": o.dtype or "float64", "seed": o.seed or 0,
               "max_iterations": o.max_iterations or 100_000, "print_to_stderr": printer.json}
     with _Progress(len(tasks), printer.quiet) as progress:
         results = run_programs(tasks, values, config, jobs=o.jobs or 1, timeout=timeout,

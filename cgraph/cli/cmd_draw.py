@@ -58,7 +58,7 @@ def draw(o) -> int:
     text, file = read_source(o.source)
     limit = max_memory(o)
     values = read_values(o.values, o.inputs, max_bytes=limit)
-    drawing = draw_program(text, file, values, mode=o.mode or "static", dtype=o.dtype or "float64",
+    drawing = draw_program(text, file, values, mode=o.mode, dtype=o.dtype or "float64",
                            seed=o.seed or 0, max_iterations=o.max_iterations or 100_000,
                            max_memory=limit,
                            backward=bool(o.backward), optimized=bool(o.optimized),

@@ -278,7 +278,7 @@ def check_command(o) -> int:
             continue
         try:
             program = compile_source(o, text, file)
-            summary = _summary(program, o.mode)
+            summary = _summary(program, program.mode)
             if o.passes and summary["built"]:
                 summary["passes"] = program.pass_report()
         except CgraphError as exc:

@@ -314,7 +314,7 @@ def compile_source(opts, text: str, file: str):
     """A Program from source text and the common flags."""
     from ..program import Program
 
-    return Program(text, file, mode=opts.mode or "static", dtype=opts.dtype or "float64",
+    return Program(text, file, mode=opts.mode, dtype=opts.dtype or "float64",
                    seed=opts.seed or 0, max_iterations=opts.max_iterations or 100_000,
                    max_memory=max_memory(opts))
 

@@ -152,9 +152,9 @@ OUT = Param("out", ("-o", "--out"), str, metavar="FILE", panel="Output",
             help="with --inputs rows.csv: write one result row per input row to a .csv, "
                  ".jsonl or .npz file (atomically) instead of printing a table")
 
-MODE = Param("mode", ("--mode",), ("static", "eager"), "static", panel=RUN_PANEL,
+MODE = Param("mode", ("--mode",), ("static", "eager"), None, panel=RUN_PANEL,
              help="static: build the whole graph, then run it; eager: run each statement "
-                  "as it is reached")
+                  "as it is reached (default: the program's `# mode:` comment line, else static)")
 DTYPE = Param("dtype", ("--dtype",), ("float64", "float32"), "float64", panel=RUN_PANEL,
               help="the float type of the whole graph")
 SEED = Param("seed", ("--seed",), int, 0, metavar="N", panel=RUN_PANEL,

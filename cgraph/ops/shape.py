@@ -39,6 +39,9 @@ def _int_list(shape, what="shape") -> tuple:
         shape = [shape]
     out = []
     for d in shape:
+        if d is None:  # a named dim of an input whose shape is not known yet (cgraph check)
+            out.append(None)
+            continue
         if isinstance(d, (bool, np.bool_)) or float(d) != int(d):
             raise ShapeError(f"a {what} needs integers, got {d!r}", kind="value")
         out.append(int(d))
@@ -48,7 +51,7 @@ def _int_list(shape, what="shape") -> tuple:
 def check_shape(shape, what="shape") -> tuple:
     """A shape attribute of an op that makes a tensor: non-negative ints."""
     dims = _int_list(shape, what)
-    bad = [d for d in dims if d < 0]
+    bad = [d for d in dims if d is not None and d < 0]
     if bad:
         raise ShapeError(f"a {what} cannot have a negative size: {list(dims)}", kind="value",
                          hint="sizes are 0 or more (only reshape infers a -1)")
@@ -90,6 +93,8 @@ def reshape_back(g, x):
 # ------------------------------------------------------------------ reshape
 def _reshape_target(in_shape, shape) -> tuple:
     dims = _int_list(shape)
+    if None in dims:  # a named dim not known until the program runs
+        return tuple(None if d == -1 else d for d in dims)
     free = [i for i, d in enumerate(dims) if d == -1]
     if len(free) > 1:
         raise ShapeError(f"reshape to {list(dims)}: only one dim may be -1",
@@ -229,7 +234,7 @@ def _broadcast_to_shape(s, shape):
         if bad:
             break
         d, t = src[-i], dst[-i]
-        if d is not None and d != 1 and d != t:
+        if d is not None and t is not None and d != 1 and d != t:
             raise ShapeError(f"cannot broadcast {S.fmt(src)} to {S.fmt(dst)}",
                              hint=f"dim {len(src) - i} of the value is {d} but the target's "
                                   f"dim {len(dst) - i} is {t}; a dim must match or be 1")

@@ -145,7 +145,10 @@ def check_inputs(program, g, given) -> None:
             declared = g.nodes[g.inputs[m]].attrs.get("declared")
             near = nearest(m, givens if declared else
                            givens + [n for n in g.names if n not in g.inputs])
-            if near:
+            if near in givens:  # the given name is the typo
+                hint = f"the value given for '{near}' looks meant for '{m}': did you mean {m}=...?"
+                break
+            if near:  # the program's free name is the typo
                 hint = f"'{m}' looks like a misspelling of '{near}'"
                 break
         errors.append(Diagnostic("value", "no value for input" + ("s " if len(missing) > 1 else " ")

@@ -82,3 +82,29 @@ def test_a_literal_top_level_value_in_an_if_hints_const():
     assert "depends on 'a'" in e.value.message and "const a" in e.value.hint
     assert Program(src, mode="eager").evaluate() == {"Y": 6.0}
     assert Program("const " + src).evaluate() == {"Y": 6.0}
+
+
+# ------------------------------------------------------- messages
+def test_the_typo_hint_names_the_given_value_as_the_typo():
+    out = cli("eval", "input alpha\nY = alpha * 2\n", "alpah=3")
+    assert out.code == 1
+    assert "'alpha' looks like a misspelling of 'alpah'" not in out.stderr
+    assert "did you mean alpha=" in out.stderr
+
+
+def test_explain_keeps_parentheses_around_a_conditional_term():
+    out = cli("grad", "input a\nb = a * 3\nc = relu(a)\nout = c + b * a\n", "a=1", "--explain")
+    assert "+ (1 if a > 0 else 0)" in out.stdout
+    assert "+ 1 if a > 0 else 0" not in out.stdout
+
+
+def test_ops_grad_does_not_contradict_itself():
+    out = cli("ops", "grad")
+    assert "not differentiable" not in out.stdout
+    assert "differentiable again" in out.stdout
+
+
+def test_gradient_check_shows_both_errors_and_the_rule():
+    out = cli("grad", "x * 1e-9", "x=1", "--check")
+    assert "max abs. error" in out.stdout and "max rel. error" in out.stdout
+    assert "atol" in out.stdout and "rtol" in out.stdout

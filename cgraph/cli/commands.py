@@ -201,20 +201,24 @@ def _check_table(printer, report) -> None:
     rows = []
     for c in report.leaves:
         if c.skipped:
-            rows.append((c.name, "-", "-", f"skipped ({c.skipped})"))
+            rows.append((c.name, "-", "-", "-", f"skipped ({c.skipped})"))
             continue
         checked = f"{c.checked}/{c.size}" if c.checked != c.size else str(c.size)
         where = f"{c.name}{list(c.worst)}" if c.worst else c.name
-        rows.append((c.name, checked, fmt_number(c.max_rel, 3),
-                     "ok" if c.passed else f"FAILED at {where}: {fmt_number(c.analytic)} "
-                     f"analytically, {fmt_number(c.numeric)} numerically"))
-    printer.table(["leaf", "elements checked", "max rel. error", "verdict"], rows,
+        # which side of atol + rtol·scale carried it: tiny gradients pass on atol alone
+        verdict = ("ok (abs. ≤ atol)" if c.max_abs <= report.atol else "ok (rel. ≤ rtol)") \
+            if c.passed else (f"FAILED at {where}: {fmt_number(c.analytic)} analytically, "
+                              f"{fmt_number(c.numeric)} numerically")
+        rows.append((c.name, checked, fmt_number(c.max_abs, 3), fmt_number(c.max_rel, 3), verdict))
+    printer.table(["leaf", "elements checked", "max abs. error", "max rel. error", "verdict"], rows,
                   title="Gradient check (central finite differences):")
+    rule = f"|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|), " \
+           f"rtol {report.rtol:g}, atol {report.atol:.3g}"
     if report.passed:
-        printer.line(f"gradient check passed (rtol {report.rtol:g})")
+        printer.line(f"gradient check passed: {rule}")
     else:
         bad = ", ".join(c.name for c in report.leaves if not c.passed)
-        printer.line(f"gradient check FAILED for {bad} (rtol {report.rtol:g}, atol {report.atol:.3g})")
+        printer.line(f"gradient check FAILED for {bad}: {rule}")
         if not printer.quiet:
             note("note: at a kink (relu'(0), abs'(0), ties of max/min) finite differences "
                  "disagree with the conventional derivative by design")
@@ -412,8 +416,7 @@ def _op_detail(op) -> list[str]:
     lines = [f"{op.signature}" + (f"   ({op.symbol})" if op.symbol and op.symbol != op.name else ""),
              f"  {op.doc}" if op.doc else "",
              f"  family:      {op.family}",
-             f"  derivative:  {op.deriv or '-'}" + ("" if op.differentiable else
-                                                   " (not differentiable)")]
+             f"  derivative:  {op.deriv or ('differentiable' if op.differentiable else 'not differentiable')}"]
     names = [a.name for a in op.tensor_args]
     for k, p in enumerate(op.partials):
         wrt = names[k] if k < len(names) else str(k)

@@ -88,8 +88,20 @@ def _times(a: str, b: str) -> str:
     return f"{_first(a)}·{_paren(b)}"
 
 
+def _conditional(text: str) -> bool:
+    """`a if c else b` outside every parenthesis: it binds looser than + and -."""
+    depth = 0
+    for k, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and text.startswith(" if ", k):
+            return True
+    return False
+
+
 def _sum(terms: list[str]) -> str:
     terms = [t for t in terms if t != "0"] or ["0"]
+    if len(terms) > 1:
+        terms = [f"({t})" if _conditional(t) else t for t in terms]
     out = terms[0]
     for t in terms[1:]:
         out += f" - {t[1:]}" if t.startswith("-") else f" + {t}"

@@ -19,7 +19,7 @@ from . import registry as R
 from . import shape_math as S
 from .autodiff import backward, jacobian_rows
 from .errors import CgraphError, Diagnostic, nearest
-from .records import Record
+from .records import Frozen, Record
 from .ir import Graph
 from .source import Span
 
@@ -71,6 +71,7 @@ class Builder:
         self.funcs: dict[str, A.FuncDef] = {}
         self.call_stack: list[str] = []
         self.dims: dict[str, int] = {}
+        self._diff_params: dict = {}  # function name -> params its body differentiates by
         self.dim_names: set = set()  # named dims bound to dim_of nodes (sizes not known yet)
         self.output_names: Optional[tuple] = None
         self.last: Optional[tuple] = None      # ("name", n) or ("expr", node id)
@@ -755,8 +756,9 @@ class Builder:
         params = op.args
         bound: dict = {}
         spans: dict = {}
-        rest_tensors = params and params[-1].kind == "tensors" and not (
-            len(pos) == len(params) and isinstance(pos[-1], ListVal))
+        # a last `tensors` parameter takes the rest of the arguments, as *args does in
+        # Python: einsum("i->", [1, 2, 3]) has one operand, the vector
+        rest_tensors = params and params[-1].kind == "tensors"
         for k, v in enumerate(pos):
             if k < len(params) - 1 or (k == len(params) - 1 and not rest_tensors):
                 bound[params[k].name] = v
@@ -813,6 +815,24 @@ class Builder:
             attrs["path"] = os.path.join(self.base_dir, os.path.expanduser(attrs["path"]))
         return self.emit(op, ins, attrs, e.span)
 
+    def _differentiated_params(self, f) -> set:
+        """The parameters of f that grad/jacobian/hessian in its body name as x."""
+        hit = self._diff_params.get(f.name)
+        if hit is None:
+            hit, stack = set(), [f.body]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, (list, tuple)):
+                    stack.extend(item)
+                elif isinstance(item, Frozen) and not isinstance(item, Span):
+                    if isinstance(item, A.Call) and item.func in SPECIAL_CALLS and len(item.args) == 2 \
+                            and isinstance(item.args[1], A.Name):
+                        hit.add(item.args[1].id)
+                    stack.extend(getattr(item, k) for k in item.__slots__)
+            hit &= set(f.params)
+            self._diff_params[f.name] = hit
+        return hit
+
     def call_user(self, e: A.Call, args):
         """The task of calling a user function: its body runs in a new scope."""
         f = self.funcs[e.func]
@@ -833,6 +853,11 @@ class Builder:
                        "does the recursion have a base case that is reached?")
             raise _Abort()
         local = {p: self.tensor(v, e.span) for p, v in zip(f.params, pos)}
+        for p in self._differentiated_params(f):
+            if p in local and not self.g.varies[local[p]]:
+                # grad(t^3, t) in f, called as f(2): t is f's variable, not a constant
+                local[p] = self.g.add("variable", (local[p],), span=e.span)
+                self.g.varies[local[p]] = 1
         self.scopes.append(local)
         self.call_stack.append(f.name)
         saved_scope, saved_span = self.g.scope, self.g.span

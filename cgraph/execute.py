@@ -26,6 +26,14 @@ def run_op(node, args):
         raise CgraphError([Diagnostic("runtime", f"{node.op.name}: {exc}", node.span)]) from None
 
 
+def _as_float(fn, dtype):
+    """fn, its result cast to the node's float dtype (NumPy sums booleans to integers)."""
+    def run(*args, **kw):
+        v = fn(*args, **kw)
+        return v if getattr(v, "dtype", dtype) == dtype else np.asarray(v, dtype)
+    return run
+
+
 MIN_BUFFER = 4096  # elements; below this a fresh allocation is cheaper than bookkeeping
 FRESH = {"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "log1p", "expm1", "sqrt",
          "square", "sin", "cos", "tan", "tanh", "sinh", "cosh", "abs", "sign", "maximum",
@@ -131,7 +139,11 @@ class Plan:
                     release(j)
                 elif nodes[j].op.name not in ("input", "leaf", "const"):
                     live -= _nbytes(nodes[j])
-            steps.append((n, n.op.forward, n.inputs, n.attrs, dying, out))
+            fn = n.op.forward
+            if n.dtype.startswith("float") and any(nodes[j].dtype in ("bool", "int64")
+                                                   for j in n.inputs):
+                fn = _as_float(fn, np.dtype(n.dtype))  # sum(x > 0): a float, as in eager mode
+            steps.append((n, fn, n.inputs, n.attrs, dying, out))
         # published whole, `buffers` last: another thread sees all of it or none
         self.slot_shapes, self.steps = slot_shapes, steps
         self.peak_bytes, self.naive_bytes = peak, naive

@@ -89,9 +89,11 @@ class Graph:
             except BaseException:
                 self.nodes.pop()  # keep nodes, values and varies in step
                 raise
-            if getattr(value, "dtype", None) is not None and value.dtype.kind == "f" \
-                    and value.dtype != self.float_dtype:
-                value = to_dtype(value, self.float_dtype)  # creation ops make float64
+            kind = getattr(getattr(value, "dtype", None), "kind", None)
+            if (kind == "f" and value.dtype != self.float_dtype) or (kind in ("i", "u", "b")
+                                                                   and dtype.startswith("float")):
+                # creation ops make float64; NumPy sums booleans to integers
+                value = to_dtype(value, self.float_dtype)
             if not self.eager:  # folded: the node becomes the constant it computes
                 node.op, node.inputs, node.attrs = R.get("const"), (), {"value": value}
             node.shape, node.dtype = tuple(np.shape(value)), _dtype_name(value)

@@ -108,3 +108,39 @@ def test_gradient_check_shows_both_errors_and_the_rule():
     out = cli("grad", "x * 1e-9", "x=1", "--check")
     assert "max abs. error" in out.stdout and "max rel. error" in out.stdout
     assert "atol" in out.stdout and "rtol" in out.stdout
+
+
+# ------------------------------------------------------- numbers
+def test_grad_of_a_literal_argument_inside_a_function():
+    src = "def cube_slope(t):\n    return grad(t^3, t)\ninput a\nY = cube_slope(2) + cube_slope(a)\n"
+    for mode in ("static", "eager"):
+        assert Program(src, mode=mode).evaluate({"a": 2}) == {"Y": 24.0}
+        _, grads = Program(src, mode=mode).gradients({"a": 2})
+        assert grads["a"] == 12.0  # d(3a²)/da
+    nested = "def s(t):\n    return grad(t^3, t)\ndef h(t):\n    return grad(s(t), t)\nY = h(2)\n"
+    assert Program(nested).evaluate() == {"Y": 12.0}
+
+
+def test_einsum_of_one_literal_operand():
+    assert Program('Y = einsum("i->", [1, 2, 3])').evaluate() == {"Y": 6.0}
+    assert Program('Y = einsum("i,i->", [1, 2, 3], [1, 1, 1])').evaluate() == {"Y": 6.0}
+
+
+@pytest.mark.parametrize("src, feed", [
+    ("Y = x / x", {"x": 0.0}), ("Y = 0 / x", {"x": 0.0}), ("Y = 1 / (1 / x)", {"x": 0.0}),
+    ("Y = x * y / y", {"x": 1.0, "y": 0.0}), ("Y = abs(abs(x))", {"x": np.nan}),
+    ("Y = maximum(x, 0) + minimum(0, x) + relu(x) + sign(x)", {"x": np.nan}),
+])
+def test_static_and_eager_agree_at_ieee_special_points(src, feed):
+    s = Program(src).gradients(feed)
+    e = Program(src, mode="eager").gradients(feed)
+    np.testing.assert_equal(s[0], e[0])
+    for k in feed:
+        np.testing.assert_equal(s[1][k], e[1][k], err_msg=f"{src}: d/d{k}")
+
+
+def test_a_sum_of_booleans_is_a_float_in_both_modes():
+    for src, feed in (("Y = sum([true, false, true])", {}), ("input x: [2]\nY = sum(x > 0)", {"x": [1, -1]})):
+        for mode in ("static", "eager"):
+            y = Program(src, mode=mode).evaluate(feed)["Y"]
+            assert np.asarray(y).dtype == np.float64, (src, mode)

@@ -138,6 +138,27 @@ def test_scalar_forward_matches_numpy_forward(op):
             (math.isnan(got) and math.isnan(want)), f"{op.name}{row}: scalar {got}, numpy {want}"
 
 
+SPECIAL = (0.0, -0.0, 1.0, -1.0, 2.5, math.inf, -math.inf, math.nan)
+
+
+@pytest.mark.parametrize("op", [op for op in R.REGISTRY.values() if op.scalar is not None],
+                         ids=lambda op: op.name)
+def test_scalar_forward_keeps_ieee_special_values(op):
+    """The all-scalar plans (static mode) and NumPy (eager mode) agree at 0, ±inf
+    and NaN too: `x / x` at 0 and `abs(abs(x))` at NaN once differed by mode."""
+    import itertools
+
+    for row in itertools.product(SPECIAL, repeat=len(_names(op))):
+        with np.errstate(all="ignore"):
+            want = float(op.forward(*(np.float64(v) for v in row)))
+        try:
+            got = float(op.scalar(*row))
+        except (ValueError, OverflowError, ZeroDivisionError):
+            continue  # the plan reruns such a step the NumPy way (execute.Plan._run_scalar)
+        assert math.isclose(got, want, rel_tol=1e-14) or (math.isnan(got) and math.isnan(want)), \
+            f"{op.name}{row}: scalar {got}, numpy {want}"
+
+
 def test_ops_known_by_name_elsewhere_are_registered():
     """The few places that name ops (buffer reuse, the NaN messages) name
     only ops the registry has: a renamed or removed op cannot linger there."""

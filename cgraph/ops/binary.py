@@ -40,11 +40,23 @@ def _mod(x, y):
 def _scalar_div(x, y):
     if y:
         return x / y
-    return math.copysign(math.inf, x) * math.copysign(1, y) if x else math.nan  # as NumPy
+    if not x or x != x:  # 0/0 and nan/0 are nan, as NumPy
+        return math.nan
+    return math.copysign(math.inf, x) * math.copysign(1, y)
+
+
+def _scalar_max(x, y):
+    return x if x != x else y if y != y else max(x, y)  # NaN wins, as np.maximum
+
+
+def _scalar_min(x, y):
+    return x if x != x else y if y != y else min(x, y)
 
 
 def _scalar_pow(x, y):
-    return x ** y if (x >= 0 or float(y).is_integer()) else math.nan
+    if -math.inf < x < 0 and math.isfinite(y) and not float(y).is_integer():
+        return math.nan  # a negative base to a fractional power (Python: a complex number)
+    return x ** y
 
 
 binary("add", forward=np.add, vjp=lambda g, out, x, y: (g, g), deriv="1, 1", partials=("1", "1"),
@@ -73,13 +85,13 @@ binary("maximum", forward=np.maximum,
        deriv="1 where x wins, 1/2 on ties",
        partials=("[{0} > {1}] + [{0} = {1}]/2", "[{1} > {0}] + [{0} = {1}]/2"),
        doc="elementwise maximum", symbol="max",
-       scalar=max)
+       scalar=_scalar_max)
 binary("minimum", forward=np.minimum,
        vjp=lambda g, out, x, y: (g * _tie_share(y, x), g * _tie_share(x, y)),
        deriv="1 where x wins, 1/2 on ties",
        partials=("[{0} < {1}] + [{0} = {1}]/2", "[{1} < {0}] + [{0} = {1}]/2"),
        doc="elementwise minimum", symbol="min",
-       scalar=min)
+       scalar=_scalar_min)
 
 
 def _atan2_vjp(g, out, y, x):

@@ -67,7 +67,7 @@ unary("abs", forward=np.abs, dfdx=lambda x, out: F.sign(x), deriv="sign(x)", doc
       scalar=abs)
 unary("sign", forward=np.sign, dfdx=None, deriv="0",
       doc="-1, 0 or 1 by the sign of x (zero gradient)",
-      scalar=lambda x: float((x > 0) - (x < 0)))
+      scalar=lambda x: float((x > 0) - (x < 0)) if x == x else x)
 unary("exp", forward=np.exp, dfdx=lambda x, out: out, deriv="exp(x)", doc="e to the x",
       scalar=math.exp)
 unary("log", forward=np.log, dfdx=lambda x, out: 1.0 / x, deriv="1/x", doc="natural logarithm",
@@ -109,7 +109,7 @@ unary("tanh", forward=np.tanh, dfdx=lambda x, out: 1.0 - out * out, deriv="1 - t
 unary("sigmoid", forward=_sigmoid, dfdx=lambda x, out: out * (1.0 - out), deriv="σ(x)·(1-σ(x))",
       doc="logistic function 1/(1+exp(-x))", scalar=_sigmoid_s, symbol="σ")
 unary("relu", forward=_relu, dfdx=lambda x, out: F.gt(x, 0.0), deriv="1 if x > 0 else 0",
-      doc="max(x, 0) (relu'(0) = 0)", scalar=lambda x: x if x > 0 else 0.0)
+      doc="max(x, 0) (relu'(0) = 0)", scalar=lambda x: x if x > 0 or x != x else 0.0)
 unary("leaky_relu", forward=_leaky_relu,
       dfdx=lambda x, out, slope=0.01: F.where(F.gt(x, 0.0), 1.0, slope),
       deriv="1 if x > 0 else slope", doc="x if x > 0 else slope·x", sig="x, slope:float=0.01")

@@ -89,6 +89,12 @@ defop("dim_of", sig="x, axis:int", forward=lambda x, axis: np.asarray(float(np.s
       shape=lambda s, axis: (), vjp=None, doc="a named dim of an input, read when it runs",
       dtype="float",
       batch="dim_of", family="internal")
+defop("variable", sig="x", forward=lambda x: x, shape=lambda s: s[0],
+      vjp=lambda g, out, x: (g,),
+      doc="a function's parameter that its body differentiates with respect to: the value "
+          "given, held as a variable so a literal argument is not folded away",
+      deriv="1", partials=("1",), dtype="same", batch="elementwise", foldable=False,
+      family="internal")
 defop("error", sig="", forward=None, shape=None, vjp=None,
       doc="stands for a value whose build failed", foldable=False,
       family="internal")

@@ -124,6 +124,10 @@ class Builder:
         """A stand-in for a value that failed to build, so building can go on."""
         return self.g.add("error", (), {}, span)
 
+    def lookup_value(self, name: str) -> bool:
+        """name is bound to a value here (a local, a global or a constant)."""
+        return name in self.scopes[-1] or name in self.globals or name in CONSTANTS
+
     def _did_you_mean(self, name: str) -> Optional[str]:
         cands = set(self.globals) | set(self.scopes[-1]) | set(CONSTANTS) | set(self.funcs) \
             | {op.name for op in R.builtins()}
@@ -288,6 +292,8 @@ class Builder:
             v = self.poison(st.span)
         if st.shape is not None:  # bind the named dims
             for k, d in enumerate(st.shape):
+                if isinstance(d, A.Name):
+                    g.dims.setdefault(d.id, (st.name, k))
                 if isinstance(d, A.Name) and d.id not in self.dims:
                     size = shape[k] if shape is not None and k < len(shape) else None
                     if d.id in self.dim_names:  # shared with an earlier input, size still unknown
@@ -309,16 +315,22 @@ class Builder:
         self.last = ("name", st.name)
 
     def check_shape(self, name, declared, actual, span, dims_ast) -> None:
+        names = [d.id if isinstance(d, A.Name) else None for d in dims_ast] if dims_ast is not None \
+            else [None] * len(declared)
+        text = "[" + ", ".join(n if n is not None else str(d) for n, d in zip(names, declared)) + "]"
         if len(declared) != len(actual):
-            self.error("shape", f"'{name}' has shape {S.fmt(actual)} but is declared {S.fmt(declared)}",
+            self.error("shape", f"'{name}' has shape {S.fmt(actual)} but is declared {text}",
                        span, f"the declared rank is {len(declared)}, the value's is {len(actual)}")
             return
+        seen: dict = {}
         for k, (d, a) in enumerate(zip(declared, actual)):
+            n = names[k]
+            if d is None and n is not None:  # a named dim bound here: the same size everywhere
+                d = seen.setdefault(n, a)
             if d is not None and d != a:
-                what = dims_ast[k].id if dims_ast is not None and isinstance(dims_ast[k], A.Name) else d
-                self.error("shape", f"'{name}' has shape {S.fmt(actual)} but is declared {S.fmt(declared)}",
-                           span, f"dim {k} is {a}, but the declaration says {what}"
-                           + (f" (= {d})" if what != d else ""))
+                self.error("shape", f"'{name}' has shape {S.fmt(actual)} but is declared {text}",
+                           span, f"dim {k} is {a}, but the declaration says {n or d}"
+                           + (f" (= {d})" if n is not None else ""))
                 return
 
     def exec_param(self, st: A.Param):
@@ -359,7 +371,8 @@ class Builder:
         known = g.known(c)
         if known is not None and not g.eager:
             if not np.all(known):
-                self.error("runtime", f"assertion failed: {st.message or 'assertion failed'}", st.span)
+                self.error("runtime", "assertion failed" + (f": {st.message}" if st.message else ""),
+                           st.span)
             return
         g.add("assert", (c,), {"message": st.message}, st.span)
 
@@ -745,6 +758,10 @@ class Builder:
             return self.derivative(e, pos, kw)
         op = R.REGISTRY.get(e.func)
         if op is None or op.family == "internal":
+            if self.lookup_value(e.func):
+                self.error("type", f"'{e.func}' is a value, not a function: it cannot be called",
+                           e.func_span, f"to multiply, write {e.func} * (...)")
+                return self.poison(e.span)
             hint = self._did_you_mean(e.func)
             kind = "name"
             self.error(kind, f"unknown function '{e.func}'", e.func_span, hint or
@@ -850,7 +867,9 @@ class Builder:
             return self.poison(e.span)
         if len(self.call_stack) >= MAX_CALL_DEPTH:
             self.error("runtime", f"calls nest deeper than {MAX_CALL_DEPTH} (in {f.name}())", e.span,
-                       "does the recursion have a base case that is reached?")
+                       "does the recursion have a base case that is reached?" if f.name in self.call_stack
+                       else f"a chain of {MAX_CALL_DEPTH} distinct functions, each calling the next: "
+                            "fold some of them into one")
             raise _Abort()
         local = {p: self.tensor(v, e.span) for p, v in zip(f.params, pos)}
         for p in self._differentiated_params(f):
@@ -955,6 +974,10 @@ class Builder:
                     return self.poison(e.span)
                 dynamic = self.tensor(v, it.span)
                 continue
+            if isinstance(v, int) and self.g.nodes[v].dtype == "bool":
+                self.error("type", "an index must be an integer, not a boolean", it.span,
+                           "to select with a mask, use where(mask, x, 0) or x[idx] with integer idx")
+                return self.poison(e.span)
             i = self.known_int(v, it.span, "an index")
             if i is None:
                 return self.poison(e.span)

@@ -18,7 +18,9 @@ def run_op(node, args):
     except CgraphError:
         raise
     except AssertionFailed as exc:
-        raise CgraphError([Diagnostic("runtime", f"assertion failed: {exc}", node.span)]) from None
+        text = str(exc)
+        raise CgraphError([Diagnostic("runtime", "assertion failed" + (
+            f": {text}" if text and text != "assertion failed" else ""), node.span)]) from None
     except np.linalg.LinAlgError as exc:
         raise CgraphError([Diagnostic("runtime", f"{node.op.name}: {exc}", node.span,
                                       "the matrix is singular or not square")]) from None

@@ -58,6 +58,7 @@ class Graph:
         self.names: dict[str, int] = {}    # every top-level name -> newest node
         self.outputs: dict[str, int] = {}
         self.frozen: set[str] = set()      # leaves that fix the structure: constants now
+        self.dims: dict = {}               # named dim -> (input, axis) that gives its size
         self.effects: list[int] = []       # print/assert nodes: never dead code
         self.feed = feed or {}             # eager: input values by name
         self.span: Span = NOWHERE          # span given to nodes made without one

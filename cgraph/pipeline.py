@@ -107,6 +107,15 @@ def check_inputs(program, g, given) -> None:
     import numpy as np
 
     given = dict(given)
+    errors = []
+    for name in given:
+        if name in g.dims and name not in g.leaves and name not in g.inputs:
+            inp, axis = g.dims[name]
+            errors.append(Diagnostic(
+                "name", f"'{name}' is a named dim of input '{inp}' (its axis {axis}): its size comes "
+                f"from the value of '{inp}', so it cannot be given a value", None,
+                f"drop {name}=...; give '{inp}' a value with the size you want"))
+    given = {k: v for k, v in given.items() if k not in g.dims}
     known = set(g.leaves) | set(g.inputs)
     unreached = [n for n in given if n not in known and n not in g.names]
     if unreached:
@@ -118,7 +127,6 @@ def check_inputs(program, g, given) -> None:
                 shape = tuple(np.shape(given[name])) if given[name] is not None else ()
                 g.names.setdefault(name, g.leaf(name, "input", shape=shape))
         known = set(g.leaves) | set(g.inputs)
-    errors = []
     for name in given:
         if name in known:
             continue

@@ -144,3 +144,60 @@ def test_a_sum_of_booleans_is_a_float_in_both_modes():
         for mode in ("static", "eager"):
             y = Program(src, mode=mode).evaluate(feed)["Y"]
             assert np.asarray(y).dtype == np.float64, (src, mode)
+
+
+@pytest.mark.parametrize("mode", ["static", "eager"])
+def test_kinks_follow_pytorch(mode):
+    cases = [("Y = std(broadcast_to(t, [3]))", {"t": 1.0}, "t", 0.0),
+             ("Y = norm(x)", {"x": [0.0, 0.0]}, "x", [0.0, 0.0]),
+             ("Y = norm(x, ord=3)", {"x": [0.0, 0.0]}, "x", [0.0, 0.0]),
+             ("Y = x ^ 0", {"x": 0.0}, "x", 0.0)]
+    for src, feed, leaf, want in cases:
+        _, grads = Program(src, mode=mode).gradients(feed)
+        np.testing.assert_array_equal(grads[leaf], want, err_msg=src)
+
+
+def test_variance_of_equal_values_is_exactly_zero():
+    for mode in ("static", "eager"):
+        y = Program("Y = var(x) + std(x)", mode=mode).evaluate({"x": [0.1, 0.1, 0.1]})["Y"]
+        assert y == 0.0
+    assert Program("Y = var(x)").evaluate({"x": [1, 2, 3, 4]})["Y"] == 1.25
+
+
+@pytest.mark.parametrize("src, want", [("softmax(x)", []), ("log_softmax(x)", []),
+                                       ("logsumexp(x)", -np.inf)])
+def test_empty_tensors_as_pytorch(src, want):
+    y = Program(f"input x: [0]\nY = {src}\n").evaluate({"x": np.zeros(0)})["Y"]
+    np.testing.assert_array_equal(y, want)
+
+
+@pytest.mark.parametrize("op", ["max", "min", "argmax", "argmin"])
+def test_an_extreme_of_nothing_is_a_clear_error(op):
+    with pytest.raises(CgraphError, match=f"{op} of an empty tensor"):
+        Program(f"input x: [0]\nY = {op}(x)\n").evaluate({"x": np.zeros(0)})
+
+
+def test_a_named_dim_cannot_be_given_a_value():
+    out = cli("eval", "input x: [n]\nY = sum(x) / n\n", "x=[1,2,3]", "n=5")
+    assert out.code == 1 and "named dim of input 'x'" in out.stderr
+    bad = cli("eval", "input x: [n, 2]\nY = sum(x)\n", "x=[1,2,3]")
+    assert "declared [n, 2]" in bad.stderr and "[?" not in bad.stderr
+    same = cli("eval", "input x: [n, n]\nY = sum(x)\n", "x=[[1,2,3]]")
+    assert same.code == 1 and "declared [n, n]" in same.stderr
+
+
+def test_a_long_chain_of_distinct_functions_is_not_recursion():
+    src = "def f0(x):\n    return x + 1\n" + "".join(
+        f"def f{i}(x):\n    return f{i - 1}(x) * 1\n" for i in range(1, 300)) + "Y = f299(1)\n"
+    assert Program(src).evaluate() == {"Y": 2.0}
+
+
+def test_small_mistakes_get_plain_messages():
+    with pytest.raises(CgraphError, match="not a boolean"):
+        Program("x = [1, 2]\nY = x[true]\n").evaluate()
+    with pytest.raises(CgraphError) as e:
+        Program("assert 1 > 2\n").evaluate()
+    assert e.value.message == "assertion failed"
+    with pytest.raises(CgraphError) as e:
+        Program("x = 1\nY = x(2)\n").evaluate()
+    assert "is a value, not a function" in e.value.message

@@ -106,8 +106,8 @@ def describe(op: str, args, value) -> str:
     def some(v, test) -> bool:
         return v is not None and v.size > 0 and bool(test(v).any())
 
-    if what == "nan" and any(np.size(a) == 0 for a in args):
-        return f"{op} of an empty tensor"
+    if any(np.size(a) == 0 for a in args) and (what == "nan" or op == "logsumexp"):
+        return f"{op} of an empty tensor"  # logsumexp: log(0) = -inf
     if op == "log":
         if some(x, lambda v: v < 0):
             return "log of a negative value"

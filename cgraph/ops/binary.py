@@ -25,7 +25,9 @@ def binary(name, *, forward, vjp, deriv, partials, doc, symbol, domain=("real", 
 def _pow_vjp(g, out, x, y):
     # d/dy = x^y·log x; where x == 0 that term is 0 (as in PyTorch), not 0·(-inf)
     safe = F.where(F.eq(x, 0.0), 1.0, x)
-    return g * y * x ** (y - 1.0), g * out * F.log(safe)
+    # d/dx = y·x^(y-1); x^0 is constant, so 0 (PyTorch), not 0·0^(-1) = nan at x = 0
+    dx = F.where(F.eq(y, 0.0), 0.0, g * y * x ** (y - 1.0))
+    return dx, g * out * F.log(safe)
 
 
 def _tie_share(a, b):

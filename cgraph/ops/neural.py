@@ -28,7 +28,7 @@ def _axis_shape(s, axis=-1):
 
 
 def shifted(x, axis):
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # empty: nothing to shift
     return x - np.where(np.isfinite(m), m, 0.0)
 
 

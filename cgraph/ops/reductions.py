@@ -39,6 +39,13 @@ def spread(g, x, axis, keepdims):
     return F.broadcast_to(keep(g, x, axis, keepdims), shape=list(x.shape))
 
 
+def over(g, d):
+    """g / d, and 0 where d = 0: the gradient at a zero std or norm (as PyTorch's
+    subgradient), with no 0/0 for a second derivative to trip on."""
+    zero = F.eq(d, 0.0)
+    return F.where(zero, 0.0, g / F.where(zero, 1.0, d))
+
+
 def count(x, axis) -> float:
     axes = S.norm_axes(axis, x.ndim)
     n = 1
@@ -66,8 +73,18 @@ def _mean(x, axis=None, keepdims=False):
     return np.mean(x, axis=_axis(axis), keepdims=keepdims)
 
 
-def _extreme(fn):
+def _empty_check(x, axis, what):
+    """max, min, argmax, argmin of nothing have no value (an error, as in PyTorch)."""
+    x = np.asarray(x)
+    axes = range(x.ndim) if axis is None else [a % max(x.ndim, 1) for a in np.atleast_1d(axis).tolist()]
+    if any(x.shape[a] == 0 for a in axes if a < x.ndim):
+        raise ValueError(f"{what} of an empty tensor (shape {list(x.shape)}) has no value")
+
+
+def _extreme(fn, what=None):
     def forward(x, axis=None, keepdims=False):
+        if what:
+            _empty_check(x, axis, what)
         return fn(x, axis=_axis(axis), keepdims=keepdims)
     return forward
 
@@ -81,21 +98,32 @@ def _extreme_vjp(g, out, x, axis=None, keepdims=False):
 
 def _logsumexp(x, axis=None, keepdims=False):
     ax = _axis(axis)
-    m = np.max(x, axis=ax, keepdims=True)
+    m = np.max(x, axis=ax, keepdims=True, initial=-np.inf)  # empty: log(0) = -inf, as PyTorch
     m = np.where(np.isfinite(m), m, 0.0)
     out = np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=ax if ax is not None else None) \
         if np.ndim(out) else out
 
 
+def _shifted(x, axis):
+    """x minus its first element along the reduced axes: the variance is the same,
+    and values that are all equal give exactly 0 (no rounding in the mean)."""
+    x = np.asarray(x)
+    if x.size == 0 or x.ndim == 0:
+        return x - x if x.ndim == 0 else x
+    axes = range(x.ndim) if axis is None else [a % x.ndim for a in np.atleast_1d(axis).tolist()]
+    first = tuple(slice(0, 1) if k in axes else slice(None) for k in range(x.ndim))
+    return x - x[first]
+
+
 @quiet_empty
 def _var(x, axis=None, keepdims=False):
-    return np.var(x, axis=_axis(axis), keepdims=keepdims)
+    return np.var(_shifted(x, axis), axis=_axis(axis), keepdims=keepdims)
 
 
 @quiet_empty
 def _std(x, axis=None, keepdims=False):
-    return np.std(x, axis=_axis(axis), keepdims=keepdims)
+    return np.std(_shifted(x, axis), axis=_axis(axis), keepdims=keepdims)
 
 
 def _prod_vjp(g, out, x, axis=None, keepdims=False):
@@ -122,10 +150,10 @@ reduction("mean", forward=_mean,
 reduction("prod", forward=_extreme(np.prod), vjp=_prod_vjp, deriv="product of the others",
           doc="product of the elements",
           domain="away0")
-reduction("max", forward=_extreme(np.max), vjp=_extreme_vjp,
+reduction("max", forward=_extreme(np.max, "max"), vjp=_extreme_vjp,
           deriv="1 at the maximum (shared on ties)",
           doc="largest element")
-reduction("min", forward=_extreme(np.min), vjp=_extreme_vjp,
+reduction("min", forward=_extreme(np.min, "min"), vjp=_extreme_vjp,
           deriv="1 at the minimum (shared on ties)",
           doc="smallest element")
 reduction("logsumexp", forward=_logsumexp,
@@ -138,14 +166,16 @@ reduction("var", forward=_var,
           deriv="2(x-mean)/n", doc="variance, population (ddof=0)")
 reduction("std", forward=_std,
           vjp=lambda g, out, x, axis=None, keepdims=False:
-          (keep(g / out, x, axis, keepdims) * (x - F.mean(x, axis=axis, keepdims=True)) / count(x, axis),),
-          deriv="(x-mean)/(n·std)", doc="standard deviation, population (ddof=0)")
+          (keep(over(g, out), x, axis, keepdims) * (x - F.mean(x, axis=axis, keepdims=True))
+           / count(x, axis),),
+          deriv="(x-mean)/(n·std) (0 where std = 0)", doc="standard deviation, population (ddof=0)")
 
 
 def _argext(fn):
     def forward(x, axis=None, keepdims=False):
         if isinstance(axis, list):
             raise ValueError(f"{fn.__name__} takes one axis, not a list")
+        _empty_check(x, axis, fn.__name__)
         return fn(x, axis=axis, keepdims=keepdims)
     return forward
 
@@ -190,15 +220,15 @@ def _norm_vjp(g, out, x, ord=2.0, axis=None, keepdims=False):
     if ord == 1:
         return (gk * F.sign(x),)
     if ord == 2:
-        return (gk * x / ok,)
-    return (gk * F.sign(x) * F.abs(x) ** (ord - 1.0) / ok ** (ord - 1.0),)
+        return (over(gk, ok) * x,)
+    return (over(gk, ok ** (ord - 1.0)) * F.sign(x) * F.abs(x) ** (ord - 1.0),)
 
 
 defop("norm", sig="x, ord:float=2, axis:axes=none, keepdims:bool=false", forward=_norm,
       shape=lambda s, ord=2.0, axis=None, keepdims=False: S.reduce(s[0], axis, keepdims),
       vjp=_norm_vjp,
       doc="vector p-norm of the flattened values (or along axis); Frobenius for a matrix",
-      deriv="x/‖x‖ (ord 2), sign(x) (ord 1), sign(x)|x|^(p-1)/‖x‖^(p-1)",
+      deriv="x/‖x‖ (ord 2), sign(x) (ord 1), sign(x)|x|^(p-1)/‖x‖^(p-1); 0 at x = 0",
       partials=("{0}/‖{0}‖",), domain=("away0",), family="reductions", symbol="‖·‖", batch="reduce",
       test={"cases": [{"shapes": [(3, 4)]}, {"shapes": [(3, 4)], "attrs": {"axis": 1}},
                       {"shapes": [(3, 4)], "attrs": {"ord": 1, "axis": 0, "keepdims": True}},

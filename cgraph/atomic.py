@@ -17,6 +17,10 @@ output (not atomic: a stream). A path that cannot be written is a
 is a `CgraphError` of kind "io" (exit 1). Every output file cgraph writes
 (drawings, batch results) goes through here.
 
+An output that is a symbolic link is written through: the link's target is
+replaced atomically and the link stays a link (as `cp` and shell redirection
+treat links). An empty file name is a usage error.
+
 For bytes already in memory, `write_atomic(path, data)` does it in one call.
 """
 from __future__ import annotations
@@ -34,6 +38,9 @@ def check_writable(path: str) -> None:
     """Fail early when `path` cannot be written (a directory, no such folder...)."""
     if path == "-":
         return
+    if not path:
+        raise CgraphError("the output file name is empty", kind="usage",
+                          hint="give a file name, or - for standard output")
     directory = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
         raise CgraphError(f"cannot write {path}: it is a directory", kind="usage")
@@ -58,6 +65,9 @@ def atomic_open(path: str, mode: str = "w", encoding: str | None = "utf-8", newl
         return
     path = os.fspath(path)
     check_writable(path)
+    if os.path.islink(path):  # write through a link: its target is replaced, the link stays
+        path = os.path.realpath(path)
+        check_writable(path)
     directory = os.path.dirname(os.path.abspath(path))
     try:
         perms = stat.S_IMODE(os.stat(path).st_mode)
@@ -65,7 +75,12 @@ def atomic_open(path: str, mode: str = "w", encoding: str | None = "utf-8", newl
         mask = os.umask(0)
         os.umask(mask)
         perms = 0o666 & ~mask
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    # the temporary name must fit the file system's limit too (255 bytes) however long path's is
+    stem = os.path.basename(path).encode("utf-8", "surrogateescape")[:120].decode("utf-8", "ignore")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{stem}.", suffix=".tmp")
+    except OSError as exc:
+        raise CgraphError(f"cannot write {path}: {exc.strerror or exc}", kind="io") from None
     try:
         with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding,
                                                         "newline": newline})) as fp:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import stat
 import tokenize
@@ -116,9 +117,16 @@ def _npy_header(fp, where):
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
     except (ValueError, OSError, EOFError, SyntaxError, TypeError, RecursionError,
-            MemoryError, tokenize.TokenError) as exc:  # NumPy parses the header text itself
+            MemoryError, OverflowError, tokenize.TokenError) as exc:  # NumPy parses the header text
         raise DataFileError(f"{where} is not a valid .npy file ({type(exc).__name__}: "
                             f"{str(exc)[:200]})") from None
+    # a crafted header may say (2**64,) or (True,): dims are plain ints an array can have
+    if not all(type(d) is int and 0 <= d < 2 ** 62 for d in shape):
+        raise DataFileError(f"{where} is not a valid .npy file: its header gives the shape "
+                            f"{str(shape)[:200]}")
+    if math.prod(shape) * dtype.itemsize >= 2 ** 62:
+        raise DataFileError(f"{where} is not a valid .npy file: its header gives a shape of "
+                            f"{math.prod(shape):,} elements")
     return shape, dtype
 
 

@@ -61,6 +61,12 @@ def run(argv=None) -> int:
         except SystemExit as exc:
             code = exc.code
             return code if isinstance(code, int) else (0 if code is None else 1)
+        except OSError as exc:  # help or a usage message to a full standard output
+            from .run import output_failed
+
+            if not output_failed(exc):
+                raise
+            return 1
         return 0
     except KeyboardInterrupt as exc:
         from .run import interrupted
@@ -78,6 +84,12 @@ def main(argv=None) -> None:
 
         silence_stdout()
         code = code or 141
+    except OSError as exc:
+        from .run import output_failed
+
+        if not output_failed(exc):
+            raise
+        code = code or 1
     sys.exit(code)
 
 

@@ -41,7 +41,7 @@ def csv_batch(command_name: str, opts) -> int:
     from .. import datafiles
     from ..batch import SUFFIXES, read_table, run_rows, write_results
     from .output import Printer
-    from .sources import compile_source, read_source, read_values, split_names
+    from .sources import check_output, compile_source, read_source, read_values, split_names
 
     if command_name not in ("eval", "grad"):
         raise UsageError(f"{command_name} takes one set of values, not a CSV batch",
@@ -53,6 +53,7 @@ def csv_batch(command_name: str, opts) -> int:
             raise UsageError(f"--{flag} does not apply to a CSV batch (one run per row)",
                              f"run one row with NAME=VALUE words to use --{flag}")
     out = getattr(opts, "out", None)
+    check_output(opts, out)
     if out:
         check_out_path(out, SUFFIXES)
     printer = Printer(opts)

@@ -45,8 +45,9 @@ def draw(o) -> int:
     from ..draw import DEFAULT_PRECISION, draw_program, format_of, produce
     from ..atomic import check_writable, write_atomic
     from .run import UsageError, note, warn
-    from .sources import is_csv_batch, max_memory, read_source, read_values
+    from .sources import check_output, is_csv_batch, max_memory, read_source, read_values
 
+    check_output(o, o.out)
     fmt = format_of(o.out, o.format)
     if o.json and o.out == "-":
         raise UsageError("--json and -o - both want standard output",

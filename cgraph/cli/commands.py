@@ -25,7 +25,7 @@ def _start(opts, command_name: str):
 
     if is_csv_batch(opts):
         return _csv_batch(command_name, opts)
-    if getattr(opts, "out", None):
+    if getattr(opts, "out", None) is not None:
         raise UsageError("--out writes the results of a batch run: it needs --inputs rows.csv",
                          "without --inputs, redirect standard output (or use --json)")
     printer = Printer(opts)

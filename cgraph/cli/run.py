@@ -131,6 +131,10 @@ def _run(cmd, opts, CgraphError) -> int:
     except BrokenPipeError:
         silence_stdout()
         return BROKEN_PIPE
+    except OSError as exc:
+        if not output_failed(exc):
+            raise
+        return FAILED
     except RecursionError:
         report(CgraphError("the program nests too deeply to run", kind="runtime",
                            hint="flatten deeply nested expressions or calls"))
@@ -146,6 +150,21 @@ def _run(cmd, opts, CgraphError) -> int:
         print("\ncgraph: internal error (a bug in cgraph, not in your program). Please report "
               "it with the command you ran.", file=sys.stderr, flush=True)
         return FAILED
+
+
+def output_failed(exc: OSError) -> bool:
+    """A write to standard output failed (a full disk, /dev/full, an I/O error):
+    say so on stderr and quiet stdout. False for any other OSError."""
+    import errno
+
+    if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
+        return False
+    silence_stdout()
+    try:
+        print(f"cgraph: cannot write to standard output: {exc.strerror}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
+    return True
 
 
 def silence_stdout() -> None:

@@ -309,6 +309,29 @@ def is_csv_batch(opts) -> bool:
     return bool(getattr(opts, "inputs", None)) and opts.inputs.lower().endswith(".csv")
 
 
+def check_output(opts, out) -> None:
+    """Refuse an output file that is empty or is one of the command's inputs (the
+    source, --inputs, a NAME=@file value), links resolved: writing it would
+    replace the input."""
+    if out is None or out == "-":
+        return
+    if out == "":
+        raise UsageError("the output file name is empty", "give -o FILE (or - for standard output)")
+    if not os.path.exists(out):
+        return
+    inputs = [getattr(opts, "source", None), getattr(opts, "inputs", None)]
+    inputs += [w.split("=@", 1)[1] for w in (getattr(opts, "values", None) or []) if "=@" in w]
+    for path in inputs:
+        if path and path != STDIN and os.path.exists(path):
+            try:
+                same = os.path.samefile(path, out)
+            except OSError:
+                continue
+            if same:
+                raise UsageError(f"the output {out} is the input {path}: writing it would replace "
+                                 "the input", "write the output to another file")
+
+
 # ----------------------------------------------------------------- program
 def compile_source(opts, text: str, file: str):
     """A Program from source text and the common flags."""

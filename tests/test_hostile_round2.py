@@ -1,0 +1,99 @@
+"""Hostile input, round two (issue 19): outputs that would replace an input,
+empty and odd output paths, crafted .npy headers, a full standard output.
+Each test failed before its fix."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cli_runner import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEED = os.path.join(ROOT, "examples", "seed.cg")
+SEED_BATCH = os.path.join(ROOT, "examples", "seed_batch.cg")
+
+
+def crafted_npy(path, shape_text: str) -> str:
+    """A .npy file whose header claims `shape_text` (e.g. "(18446744073709551616,)")."""
+    buf = path.parent / "ok.npy"
+    np.save(buf, np.zeros(3))
+    raw = buf.read_bytes()
+    n = int.from_bytes(raw[8:10], "little")
+    head = raw[10:10 + n].decode("latin1").replace("(3,)", shape_text).rstrip()
+    head += " " * ((64 - (10 + len(head) + 1) % 64) % 64) + "\n"
+    path.write_bytes(raw[:8] + len(head).to_bytes(2, "little") + head.encode("latin1") + raw[10 + n:])
+    return str(path)
+
+
+# ------------------------------------------------- outputs and inputs
+def test_draw_refuses_to_replace_its_source(tmp_path):
+    src = tmp_path / "src.cg"
+    src.write_text("Y = 1 + 2\n")
+    out = cli("draw", str(src), "-o", str(src), "--format", "dot")
+    assert out.code == 2 and "is the input" in out.stderr
+    assert src.read_text() == "Y = 1 + 2\n"
+
+
+def test_a_batch_refuses_to_replace_its_rows(tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b,c\n1,2,3\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(rows)
+    for target in (rows, link):
+        out = cli("eval", SEED_BATCH, "--inputs", str(rows), "--out", str(target))
+        assert out.code == 2 and "is the input" in out.stderr
+    assert rows.read_text() == "a,b,c\n1,2,3\n"
+
+
+@pytest.mark.parametrize("args", [("draw", SEED, "-o", ""),
+                                  ("eval", SEED_BATCH, "--inputs", "ROWS", "--out", "")])
+def test_an_empty_output_name_is_a_usage_error(tmp_path, args):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b,c\n1,2,3\n")
+    out = cli(*[str(rows) if a == "ROWS" else a for a in args])
+    assert out.code == 2 and "output file name is empty" in out.stderr
+
+
+def test_output_through_a_symlink_replaces_the_target(tmp_path):
+    real = tmp_path / "real.dot"
+    real.write_text("old")
+    link = tmp_path / "link.dot"
+    link.symlink_to(real)
+    assert cli("draw", SEED, "-o", str(link)).code == 0
+    assert link.is_symlink() and "digraph" in real.read_text()
+
+
+def test_odd_output_paths_are_diagnostics(tmp_path):
+    out = cli("draw", SEED, "-o", "/proc/cgraph-test.svg")
+    assert out.code in (1, 2) and "Traceback" not in out.stderr
+    long = tmp_path / ("a" * 245 + ".dot")  # legal: 249 characters
+    assert cli("draw", SEED, "-o", str(long)).code == 0 and long.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# ------------------------------------------------- crafted .npy headers
+@pytest.mark.parametrize("shape", ["(18446744073709551616,)", "(9223372036854775808,)",
+                                   "(True,)", "(3000000000, 3000000000, 3000000000)"])
+def test_a_crafted_npy_shape_is_a_clean_error(tmp_path, shape):
+    path = crafted_npy(tmp_path / "bad.npy", shape)
+    for args in (("eval", "sum(x)", f"x=@{path}"), ("eval", f'Y = sum(load("{path}"))'),
+                 ("check", f'Y = sum(load("{path}"))'), ("draw", "sum(x)", f"x=@{path}", "-o", "-")):
+        out = cli(*args)
+        assert out.code in (1, 2), (args, out)
+        assert "not a valid .npy file" in out.stderr and "Traceback" not in out.stderr
+
+
+# ------------------------------------------------- a full standard output
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [("eval", "x", "x=[1,2]"), ("--help",), ("ops",),
+                                  ("grad", SEED), ("batch", SEED, "--json")])
+def test_a_full_standard_output_is_a_clean_error(args):
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "cgraph", *args], stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 1
+    assert "cannot write to standard output" in p.stderr and "Traceback" not in p.stderr

@@ -97,3 +97,32 @@ def test_a_full_standard_output_is_a_clean_error(args):
                            stderr=subprocess.PIPE, text=True, timeout=60)
     assert p.returncode == 1
     assert "cannot write to standard output" in p.stderr and "Traceback" not in p.stderr
+
+
+# ------------------------------------------------- one bad member
+def test_a_batch_member_that_is_not_utf8_loses_no_other(tmp_path):
+    good, bad = tmp_path / "good.cg", tmp_path / "bad.cg"
+    good.write_text("Y = 1 + 2\n")
+    bad.write_bytes(b"Y = \xff\n")
+    out = cli("batch", str(good), str(bad), str(good), "--json")
+    assert out.code == 1
+    results = out.json["results"]
+    assert [("error" in r) for r in results] == [False, True, False]
+    assert results[1]["error"]["kind"] == "syntax" and results[2]["outputs"]["Y"]["value"] == 3.0
+    text = cli("batch", str(good), str(bad), str(good))
+    assert text.stdout.count("Y = 3") == 2
+
+
+def test_a_stdin_line_that_is_not_utf8_is_that_lines_error():
+    out = cli("batch", "-", "--json", "a=1", "b=2", stdin=b"a+b\n\xff\na*b\n")
+    results = out.json["results"]
+    assert [("error" in r) for r in results] == [False, True, False]
+    assert results[2]["outputs"]["Y"]["value"] == 2.0
+
+
+def test_check_goes_on_after_a_binary_file(tmp_path):
+    good, binary = tmp_path / "a.cg", tmp_path / "bin.npy"
+    good.write_text("Y = 1\n")
+    np.save(binary, np.zeros(3))
+    out = cli("check", str(good), str(binary), str(good))
+    assert out.code == 1 and out.stdout.count(": ok:") == 2

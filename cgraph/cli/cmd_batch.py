@@ -248,16 +248,28 @@ def read_tasks(sources) -> list:
     """One Task per file, per program text, and per non-blank line of standard
     input (lines starting with # are comments). A file that cannot be read is
     that program's error; the others still run."""
-    from ..batch import Task
-    from .sources import looks_like_path, read_source
+    from ..batch import Task, error_entry
+    from ..errors import CgraphError
+    from .sources import looks_like_path, read_source, read_stdin_bytes
 
     tasks = []
     for src in sources:
-        if src == "-":
-            text, _ = read_source("-")
-            for lineno, line in enumerate(text.splitlines(), start=1):
+        if src == "-":  # one program per line; a line that is not UTF-8 is that line's error
+            for lineno, raw in enumerate(read_stdin_bytes().splitlines(), start=1):
+                file = f"<stdin:{lineno}>"
+                try:
+                    line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+                except UnicodeDecodeError:
+                    try:
+                        from ..parse import parse_bytes
+
+                        parse_bytes(raw, file)
+                    except CgraphError as exc:
+                        tasks.append(Task(f"<line {lineno}>", None, file,
+                                          error=error_entry(exc.errors[0])))
+                    continue
                 if line.strip() and not line.lstrip().startswith("#"):
-                    tasks.append(Task(line.strip(), line.strip(), f"<stdin:{lineno}>"))
+                    tasks.append(Task(line.strip(), line.strip(), file))
             continue
         if os.path.exists(src) or looks_like_path(src):
             try:
@@ -267,6 +279,9 @@ def read_tasks(sources) -> list:
                 if exc.hint:
                     err["hint"] = exc.hint
                 tasks.append(Task(src, None, src, error=err))
+                continue
+            except CgraphError as exc:  # not UTF-8: this program's error; the others run
+                tasks.append(Task(src, None, src, error=error_entry(exc.errors[0])))
                 continue
             tasks.append(Task(src, text, file))
         else:

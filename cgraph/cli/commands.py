@@ -280,6 +280,11 @@ def check_command(o) -> int:
             usage = True
             results.append({"source": src, "ok": False, "error": exc.errors[0].to_json()})
             continue
+        except CgraphError as exc:  # not UTF-8: this file fails, the others are checked
+            failed += 1
+            report(exc)
+            results.append({"source": src, "ok": False, "errors": [d.to_json() for d in exc.errors]})
+            continue
         try:
             program = compile_source(o, text, file)
             summary = _summary(program, program.mode)

@@ -62,15 +62,22 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def read_stdin_bytes() -> bytes:
+    """Standard input, undecoded (at most MAX_SOURCE_BYTES)."""
+    try:
+        data = sys.stdin.buffer.read(MAX_SOURCE_BYTES + 1) if hasattr(sys.stdin, "buffer") \
+            else sys.stdin.read().encode("utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read standard input: {exc.strerror or exc}") from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise UsageError(f"<stdin> is larger than {MAX_SOURCE_BYTES >> 20} MiB: not a program")
+    return data
+
+
 def read_source(arg: str) -> tuple[str, str]:
     """(program text, file name for diagnostics)."""
     if arg == STDIN:
-        try:
-            data = sys.stdin.buffer.read(MAX_SOURCE_BYTES + 1) if hasattr(sys.stdin, "buffer") \
-                else sys.stdin.read().encode("utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read standard input: {exc.strerror or exc}") from None
-        return _decode(data, "<stdin>"), "<stdin>"
+        return _decode(read_stdin_bytes(), "<stdin>"), "<stdin>"
     if os.path.isdir(arg):
         raise UsageError(f"{arg} is a directory, not a .cg file")
     if os.path.exists(arg):

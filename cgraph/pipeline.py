@@ -162,8 +162,9 @@ def check_inputs(program, g, given) -> None:
         errors.append(Diagnostic("value", "no value for input" + ("s " if len(missing) > 1 else " ")
                                  + ", ".join(f"'{m}'" for m in missing),
                                  g.nodes[g.inputs[missing[0]]].span,
-                                 hint or "give it on the command line ("
-                                 + " ".join(f"{m}=..." for m in missing) + ") or with --inputs"))
+                                 hint or "give it a value: " + " ".join(f"{m}=..." for m in missing)
+                                 + " on the command line (or --inputs FILE), or in the inputs "
+                                 "dict in Python"))
     if errors:
         exc = MissingInputs(errors, missing) if len(errors) == 1 and missing else CgraphError(errors)
         raise exc.with_source(program.file, program.source)
@@ -174,8 +175,9 @@ def choose_output(g, of: Optional[str] = None) -> str:
     non-output value makes it the only output."""
     if of is not None and of not in g.names and of not in g.outputs:
         near = nearest(of, list(g.names) + list(g.outputs))
-        raise CgraphError(f"--of names '{of}', which the program does not have", kind="name",
-                          hint=f"did you mean '{near}'?" if near else None)
+        raise CgraphError(f"cannot differentiate '{of}': the program has no value of that name",
+                          kind="name", hint=f"did you mean '{near}'?" if near else
+                          "its outputs are: " + (", ".join(g.outputs) or "none"))
     name = of or next(iter(g.outputs), None)
     if name is None:
         raise CgraphError("the program has no output", kind="value",
@@ -197,7 +199,8 @@ def choose_wrt(g, wrt: Optional[Sequence[str]] = None) -> dict:
     for w in wrt:
         if w not in leaves and w not in g.names:
             near = nearest(w, list(leaves) + list(g.names))
-            raise CgraphError(f"--wrt names '{w}', which the program does not have", kind="name",
+            raise CgraphError(f"cannot differentiate with respect to '{w}': the program has no "
+                              "value of that name", kind="name",
                               hint=f"did you mean '{near}'?" if near else
                               "its leaves are: " + (", ".join(leaves) or "none"))
     return {w: leaves.get(w, g.names.get(w)) for w in wrt}

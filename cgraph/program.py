@@ -8,7 +8,7 @@ An eager program builds and runs in one go on every call.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -69,6 +69,13 @@ class Program:
                  optimize: bool = True, max_memory: Optional[int] = None):
         from .parse import parse
 
+        if not isinstance(source, str):
+            raise CgraphError(f"the source must be a string (the program's text), not "
+                              f"{type(source).__name__}", kind="usage")
+        try:
+            seed = int(seed)
+        except (TypeError, ValueError):
+            raise CgraphError(f"seed must be an integer, not {seed!r}", kind="usage") from None
         if mode is None:  # as the program declares, else static
             mode = declared_mode(source) if isinstance(source, str) else None
             mode = mode or "static"
@@ -81,7 +88,7 @@ class Program:
         self.optimize = optimize
         self.max_memory = max_memory  # bytes one tensor may take (None: half the RAM)
         self.ast = parse(source, file)
-        self._plans: dict = {}
+        self._plans = PlanCache()
 
     # ---------------------------------------------------------------- public
     def evaluate(self, inputs: Optional[dict] = None) -> dict:
@@ -91,6 +98,7 @@ class Program:
     def gradients(self, inputs: Optional[dict] = None, of: Optional[str] = None,
                   wrt: Optional[Sequence[str]] = None):
         """(value of the output, {leaf: ∂output/∂leaf})."""
+        inputs, of, wrt = api_arguments(inputs, of, wrt)
         if self.mode == "static":
             fast = self._fast_gradients(inputs, of, wrt)
             if fast is not None:
@@ -116,6 +124,7 @@ class Program:
             keep_all: bool = False) -> Result:
         """`keep_all` keeps the value of every node the outputs, gradients and
         effects need (not only theirs): what the drawing shows on each node."""
+        inputs, of, wrt = api_arguments(inputs, of, wrt)
         feed = self.feed(inputs)
         if self.mode == "eager":
             c = self._eager(feed, grad, of, wrt, all_names)
@@ -215,7 +224,7 @@ class Program:
         c = pipeline.compile_graph(self, shapes={n: v.shape for n, v in feed.items()}, given=feed,
                                    of=of, grad=grad, jacobian=jacobian, wrt=wrt,
                                    all_names=all_names, optimize=self.optimize, keep_all=keep_all)
-        self._plans[key] = c
+        self._plans.put(key, c)
         return c
 
     @without_gc
@@ -241,6 +250,63 @@ class Program:
         values = c.plan.run({n: np.float64(v) for n, v in inputs.items()} if inputs else {})
         return (_arr(values[c.outputs[c.output]]),
                 {n: _arr(values[gr.node]) for n, gr in c.leaves.items()})
+
+
+class PlanCache:
+    """The compiled plans of one Program, one per input signature, the least
+    recently used dropped past `size` (a program run over 3,000 input lengths
+    does not keep 3,000 plans). Safe to share between threads."""
+
+    def __init__(self, size: int = 64):
+        import threading
+        from collections import OrderedDict
+
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def api_arguments(inputs, of, wrt):
+    """The API's inputs, `of` and `wrt`, checked: (dict of name -> value, name or None,
+    list of names or None). A str `wrt` is one name; every mistake is a CgraphError."""
+    import unicodedata
+
+    if inputs is not None:
+        if not isinstance(inputs, Mapping):
+            raise CgraphError(f"inputs must be a dict of name -> value, not {type(inputs).__name__}",
+                              kind="usage", hint='e.g. {"a": 2, "b": [1, 2]}')
+        if not all(type(k) is str and k.isascii() for k in inputs):
+            for k in inputs:
+                if not isinstance(k, str):
+                    raise CgraphError(f"input names must be strings, not {k!r}", kind="usage")
+            # names are NFKC-normalised, as in the source ('ﬁ' is 'fi')
+            inputs = {unicodedata.normalize("NFKC", k): v for k, v in inputs.items()}
+    if of is not None and not isinstance(of, str):
+        raise CgraphError(f"of must be an output's name (a string), not {of!r}", kind="usage")
+    if wrt is not None:
+        wrt = [wrt] if isinstance(wrt, str) else list(wrt) if isinstance(wrt, (list, tuple)) else wrt
+        if not isinstance(wrt, list) or not all(isinstance(w, str) for w in wrt):
+            raise CgraphError(f"wrt must be a leaf's name or a list of names, not {wrt!r}",
+                              kind="usage")
+        if not wrt:
+            raise CgraphError("wrt names no leaf", kind="usage",
+                              hint="leave wrt out (None) for every leaf")
+    return inputs, of, wrt
 
 
 def result_of(c, values, run: bool = True) -> Result:
@@ -273,4 +339,4 @@ def evaluate(source: str, inputs: Optional[dict] = None, **options) -> dict:
 
 def gradients(source: str, inputs: Optional[dict] = None, of: Optional[str] = None,
               wrt: Optional[Iterable[str]] = None, **options):
-    return Program(source, **options).gradients(inputs, of=of, wrt=list(wrt) if wrt else None)
+    return Program(source, **options).gradients(inputs, of=of, wrt=wrt)

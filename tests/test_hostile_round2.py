@@ -126,3 +126,40 @@ def test_check_goes_on_after_a_binary_file(tmp_path):
     np.save(binary, np.zeros(3))
     out = cli("check", str(good), str(binary), str(good))
     assert out.code == 1 and out.stdout.count(": ok:") == 2
+
+
+# ------------------------------------------------- bounded caches
+def test_a_program_keeps_a_bounded_number_of_plans():
+    from cgraph.program import Program
+
+    p = Program("Y = sum(x * 2)")
+    for n in range(1, 201):
+        assert p.evaluate({"x": np.ones(n)})["Y"] == 2.0 * n
+    assert len(p._plans) <= p._plans.size == 64
+    assert p.evaluate({"x": np.ones(3)})["Y"] == 6.0  # an evicted signature compiles again
+
+
+# ------------------------------------------------- the API speaks CgraphError
+@pytest.mark.parametrize("call", [
+    lambda c: c.evaluate("sum(a)", [1, 2]), lambda c: c.gradients("sum(a)", [1, 2]),
+    lambda c: c.evaluate(None, {}), lambda c: c.evaluate("a * 2", {1: 2}),
+    lambda c: c.evaluate("a * 2", {None: 1}), lambda c: c.gradients("a * 2", {"a": 1}, of=1),
+    lambda c: c.gradients("a * 2", {"a": 1}, of=["Y"]),
+    lambda c: c.gradients("a * b", {"a": 1, "b": 2}, wrt=[1]),
+    lambda c: c.evaluate("a * 2", {"a": 1}, seed="x"),
+    lambda c: c.gradients("a * b", {"a": 1, "b": 2}, wrt=[]),
+    lambda c: c.gradients("a * b", {"a": 1, "b": 2}, wrt="ab"),
+])
+def test_api_mistakes_are_usage_errors(call):
+    import cgraph
+
+    with pytest.raises(cgraph.CgraphError) as e:
+        call(cgraph)
+    assert "--" not in e.value.message + (e.value.hint or "")  # no CLI flags in the API
+
+
+def test_api_names_are_normalised_like_the_source():
+    import cgraph
+
+    assert cgraph.evaluate("ﬁ * 2", {"ﬁ": 3}) == {"Y": 6.0}
+    assert list(cgraph.gradients("a * b", {"a": 1, "b": 2}, wrt="a")[1]) == ["a"]

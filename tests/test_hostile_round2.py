@@ -163,3 +163,32 @@ def test_api_names_are_normalised_like_the_source():
 
     assert cgraph.evaluate("ﬁ * 2", {"ﬁ": 3}) == {"Y": 6.0}
     assert list(cgraph.gradients("a * b", {"a": 1, "b": 2}, wrt="a")[1]) == ["a"]
+
+
+# ------------------------------------------------- text that is not what it seems
+def test_print_on_a_terminal_neutralises_control_characters(monkeypatch):
+    import io
+
+    from cgraph.ops import internal
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    monkeypatch.setitem(internal.PRINT, "stream", tty)
+    from cgraph.program import Program
+
+    Program('print("\x1b[2J", 1)\nY = 1').evaluate()  # a raw ESC inside the string
+    assert "\x1b" not in tty.getvalue() and "␛[2J" in tty.getvalue()
+
+
+@pytest.mark.parametrize("word", ["x=1_000", "x=１", "x=٣"])
+def test_cli_numbers_use_the_language_syntax(word):
+    out = cli("eval", "x * 2", word)
+    assert out.code == 2 and "is not a number" in out.stderr
+
+
+def test_einsum_with_a_non_ascii_index_is_a_diagnostic():
+    out = cli("eval", 'einsum("θ,θ->", [1, 2], [3, 4])')
+    assert out.code == 1 and "ASCII letters" in out.stderr and "codec" not in out.stderr

@@ -65,3 +65,18 @@ def test_building_in_threads_leaves_the_collector_as_it_was():
         assert not gc.isenabled()          # a caller that keeps it off keeps it off
     finally:
         gc.enable()
+
+
+def test_first_calls_from_threads_in_a_fresh_process():
+    """Issue 19: the first calls from 4 threads once failed with KeyError: 'add'."""
+    import subprocess
+    import sys
+
+    code = ("import threading, cgraph\nerrs = []\n"
+            "def f():\n    try:\n        assert cgraph.evaluate('a + b * 2', {'a': 1, 'b': 2})['Y'] == 5\n"
+            "    except Exception as e:\n        errs.append(repr(e))\n"
+            "ts = [threading.Thread(target=f) for _ in range(4)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\nprint(errs)\n")
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == "[]", out.stdout + out.stderr

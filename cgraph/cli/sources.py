@@ -55,11 +55,7 @@ def looks_like_path(arg: str) -> bool:
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return bool(_NUMBER.fullmatch(text.strip()))
 
 
 def read_stdin_bytes() -> bytes:
@@ -112,6 +108,8 @@ def _decode(data: bytes, file: str) -> str:
 
 
 # ------------------------------------------------------------------ values
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                     r"|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
 _TOKEN = re.compile(r"\s*(?:(\[)|(\])|(,)|([^\s\[\],]+))")
 
 
@@ -163,10 +161,9 @@ def parse_literal(text: str):
             word = tok[1]
             if not expect_item:
                 raise ValueError(f"missing ',' before {word!r}")
-            try:
-                num = float(word)
-            except ValueError:
-                raise ValueError(f"{word!r} is not a number") from None
+            if not _NUMBER.fullmatch(word):  # the language's numbers: no 1_000, no ١
+                raise ValueError(f"{word!r} is not a number")
+            num = float(word)
             if not stack:
                 result = num
             else:

@@ -19,6 +19,11 @@ def _print(*values, parts=None):
     stream = PRINT["stream"] or sys.stdout
     parts = parts or tuple(("val", k) for k in range(len(values)))
     text = " ".join(p[1] if p[0] == "str" else _fmt(values[p[1]]) for p in parts)
+    isatty = getattr(stream, "isatty", None)
+    if isatty is not None and isatty():  # a program's text never drives the terminal
+        from ..errors import visible
+
+        text = visible(text)
     print(text, file=stream, flush=True)
     return np.zeros(())
 

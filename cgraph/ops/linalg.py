@@ -314,6 +314,9 @@ def parse_einsum(spec: str, nops: int):
     if not arrow:
         rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     for c in letters + rhs:
+        if c.isalpha() and not c.isascii():
+            raise ShapeError(f"einsum '{spec}': '{c}' is not an index letter: indices are the "
+                             "ASCII letters a-z and A-Z (as NumPy's)", kind="value")
         if not c.isalpha():
             raise ShapeError(f"einsum '{spec}': '{c}' is not an index letter",
                              hint="indices are letters, operands separated by ',', then '->'",

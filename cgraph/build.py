@@ -63,6 +63,7 @@ class Builder:
         self.g = graph
         self.input_shapes = input_shapes or {}
         self.max_iterations = max_iterations
+        self.iterations = 0  # loop iterations so far, every loop together
         self.base_dir = base_dir or (os.path.dirname(os.path.abspath(program.file))
                                      if program.file not in ("<expr>", "<stdin>") else os.getcwd())
         self.errors: list[Diagnostic] = []
@@ -394,10 +395,19 @@ class Builder:
                        f"of {self.max_iterations:,}", st.span, "raise --max-iterations if you mean it")
             return
         for i in rng:
+            self.count_iteration(st.span)
             self.scopes[-1][st.var] = self.g.const(float(i), st.span)
             if self.top:
                 self._name(st.var, self.scopes[-1][st.var])
             yield self.exec_block(st.body)
+
+    def count_iteration(self, span) -> None:
+        """The limit holds for the whole run: nested loops multiply their counts."""
+        self.iterations += 1
+        if self.iterations > self.max_iterations:
+            self.error("runtime", f"the loops ran more than {self.max_iterations:,} iterations in all "
+                       "(nested loops multiply)", span, "raise --max-iterations if you mean it")
+            raise _Abort()
 
     def exec_if(self, st: A.If):
         for cond, body in zip(st.conds, st.bodies):
@@ -417,6 +427,8 @@ class Builder:
             if n > self.max_iterations:
                 self.error("runtime", f"the while loop did not end after {self.max_iterations:,} "
                            "iterations", st.span, "check its condition, or raise --max-iterations")
+                raise _Abort()
+            self.count_iteration(st.span)
             yield self.exec_block(st.body)
 
     def truth(self, cond: A.Expr, what: str):

@@ -192,3 +192,15 @@ def test_cli_numbers_use_the_language_syntax(word):
 def test_einsum_with_a_non_ascii_index_is_a_diagnostic():
     out = cli("eval", 'einsum("θ,θ->", [1, 2], [3, 4])')
     assert out.code == 1 and "ASCII letters" in out.stderr and "codec" not in out.stderr
+
+
+# ------------------------------------------------- limits for the whole run
+@pytest.mark.parametrize("mode", ["static", "eager"])
+def test_nested_loops_count_against_one_limit(mode):
+    from cgraph import CgraphError
+    from cgraph.program import Program
+
+    src = "x = 0\nfor i in range(40):\n    for j in range(40):\n        x = x + 1\nY = x\n"
+    with pytest.raises(CgraphError, match="iterations in all"):
+        Program(src, mode=mode, max_iterations=1000).evaluate()  # each loop alone is within it
+    assert Program(src, mode=mode, max_iterations=2000).evaluate()["Y"] == 1600

@@ -161,7 +161,8 @@ SEED = Param("seed", ("--seed",), int, 0, metavar="N", panel=RUN_PANEL,
              help="seed of randn/rand calls without their own seed")
 MAX_ITERATIONS = Param("max_iterations", ("--max-iterations",), int, 100_000, metavar="N",
                        min=1, panel=RUN_PANEL,
-                       help="eager mode: stop a while loop after this many iterations")
+                       help="the most loop iterations a run may take, every loop together (for loops "
+                            "unrolled in static mode, while loops in eager mode)")
 MAX_MEMORY = Param("max_memory", ("--max-memory",), str, None, metavar="SIZE", panel=RUN_PANEL,
                    help="refuse any tensor larger than SIZE (bytes, or 500K, 200M, 2G; default: "
                         "half the machine's memory), before it is allocated")

@@ -119,6 +119,8 @@ class Builder:
             raise CgraphError([d]).with_source(self.prog.file, self.prog.source)
         self.errors.append(d)
         if len(self.errors) >= 50:
+            self.errors.append(Diagnostic(kind, "stopped after 50 errors; there may be more", None,
+                                          "fix these first"))
             raise _Abort()
 
     def poison(self, span) -> int:

@@ -122,6 +122,8 @@ def _caret(d: Diagnostic) -> str:
     return " " * (start - 1) + "^" * width
 
 
+MAX_LINE = 200    # characters of a source line a diagnostic shows
+MAX_SHOWN = 100   # diagnostics printed; the rest are counted
 _CONTROLS = {c: chr(0x2400 + c) for c in range(0x20) if c not in (9, 10)}
 _CONTROLS[0x7F] = "\u2421"
 _CONTROLS.update({c: "\ufffd" for c in range(0x80, 0xA0)})
@@ -142,15 +144,31 @@ def render_one(d: Diagnostic, color: bool = False) -> str:
     out = [f"{bold}{where}{reset}{red}{d.kind} error{reset}{bold}: {visible(d.message)}{reset}"]
     if d.span and d.line_text is not None:
         num = str(d.span.line)
-        out.append(f"{dim}{num} |{reset} {visible(d.line_text.expandtabs(1))}")
-        out.append(f"{dim}{' ' * len(num)} |{reset} {red}{_caret(d)}{reset}")
+        text, caret = d.line_text.expandtabs(1), _caret(d)
+        if len(text) > MAX_LINE:  # a window around the caret, not a megabyte of source
+            lo = max(0, min(d.span.column - 1 - MAX_LINE // 3, len(text) - MAX_LINE))
+            hi = lo + MAX_LINE
+            text = ("…" if lo else "") + text[lo:hi] + ("…" if hi < len(text) else "")
+            caret = (" " if lo else "") + caret[lo:hi]
+        out.append(f"{dim}{num} |{reset} {visible(text)}")
+        out.append(f"{dim}{' ' * len(num)} |{reset} {red}{caret}{reset}")
     if d.hint:
         out.append(f"{blue}hint{reset}: {visible(d.hint)}")
     return "\n".join(out)
 
 
 def render(errors: Sequence[Diagnostic], color: bool = False) -> str:
-    return "\n\n".join(render_one(d, color) for d in errors)
+    shown = [render_one(d, color) for d in errors[:MAX_SHOWN]]
+    if len(errors) > MAX_SHOWN:
+        shown.append(f"… and {len(errors) - MAX_SHOWN:,} more")
+    return "\n\n".join(shown)
+
+
+def name_list(names, limit: int = 20) -> str:
+    """'a, b, c', or the first `limit` names and how many in all."""
+    names = list(names)
+    text = ", ".join(names[:limit])
+    return text + (f", … ({len(names):,} in all)" if len(names) > limit else "")
 
 
 def nearest(name: str, candidates: Iterable[str]) -> Optional[str]:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .errors import CgraphError, Diagnostic, MissingInputs, NotScalar, nearest
+from .errors import CgraphError, Diagnostic, MissingInputs, NotScalar, name_list, nearest
+
+MAX_NAMED = 20  # unknown names given a value that get a diagnostic each (the rest: counted)
 from .records import Record
 
 MAX_JACOBIAN_ROWS = 10_000  # output elements: one backward pass each
@@ -127,6 +129,7 @@ def check_inputs(program, g, given) -> None:
                 shape = tuple(np.shape(given[name])) if given[name] is not None else ()
                 g.names.setdefault(name, g.leaf(name, "input", shape=shape))
         known = set(g.leaves) | set(g.inputs)
+    unknown = []
     for name in given:
         if name in known:
             continue
@@ -139,11 +142,17 @@ def check_inputs(program, g, given) -> None:
             errors.append(Diagnostic("name", f"'{name}' is computed by the program, not a leaf: "
                                      "it cannot be given a value", None))
         else:
-            near = nearest(name, known)
-            errors.append(Diagnostic("name", f"a value was given for '{name}', which the program "
-                                     "does not have", None,
-                                     f"did you mean '{near}'?" if near else
-                                     "its leaves are: " + (", ".join(g.leaves) or "none")))
+            unknown.append(name)
+    for name in unknown[:MAX_NAMED]:
+        near = nearest(name, known)
+        errors.append(Diagnostic("name", f"a value was given for '{name}', which the program "
+                                 "does not have", None,
+                                 f"did you mean '{near}'?" if near else
+                                 "its leaves are: " + (name_list(g.leaves) or "none")))
+    if len(unknown) > MAX_NAMED:
+        errors.append(Diagnostic("name", f"… and values for {len(unknown) - MAX_NAMED:,} more names "
+                                 "the program does not have", None,
+                                 "its leaves are: " + (name_list(g.leaves) or "none")))
     missing = [n for n in g.inputs if n not in given]
     if missing:
         givens = [n for n in given if n not in known]
@@ -160,7 +169,7 @@ def check_inputs(program, g, given) -> None:
                 hint = f"'{m}' looks like a misspelling of '{near}'"
                 break
         errors.append(Diagnostic("value", "no value for input" + ("s " if len(missing) > 1 else " ")
-                                 + ", ".join(f"'{m}'" for m in missing),
+                                 + name_list(f"'{m}'" for m in missing),
                                  g.nodes[g.inputs[missing[0]]].span,
                                  hint or "give it a value: " + " ".join(f"{m}=..." for m in missing)
                                  + " on the command line (or --inputs FILE), or in the inputs "
@@ -177,7 +186,7 @@ def choose_output(g, of: Optional[str] = None) -> str:
         near = nearest(of, list(g.names) + list(g.outputs))
         raise CgraphError(f"cannot differentiate '{of}': the program has no value of that name",
                           kind="name", hint=f"did you mean '{near}'?" if near else
-                          "its outputs are: " + (", ".join(g.outputs) or "none"))
+                          "its outputs are: " + (name_list(g.outputs) or "none"))
     name = of or next(iter(g.outputs), None)
     if name is None:
         raise CgraphError("the program has no output", kind="value",
@@ -202,7 +211,7 @@ def choose_wrt(g, wrt: Optional[Sequence[str]] = None) -> dict:
             raise CgraphError(f"cannot differentiate with respect to '{w}': the program has no "
                               "value of that name", kind="name",
                               hint=f"did you mean '{near}'?" if near else
-                              "its leaves are: " + (", ".join(leaves) or "none"))
+                              "its leaves are: " + (name_list(leaves) or "none"))
     return {w: leaves.get(w, g.names.get(w)) for w in wrt}
 
 

@@ -204,3 +204,18 @@ def test_nested_loops_count_against_one_limit(mode):
     with pytest.raises(CgraphError, match="iterations in all"):
         Program(src, mode=mode, max_iterations=1000).evaluate()  # each loop alone is within it
     assert Program(src, mode=mode, max_iterations=2000).evaluate()["Y"] == 1600
+
+
+def test_diagnostics_are_bounded(tmp_path):
+    wide = tmp_path / "wide.csv"
+    n = 20_000
+    wide.write_text(",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" for _ in range(n)) + "\n")
+    out = cli("eval", "a + 1", "--inputs", str(wide))
+    assert out.code == 1 and len(out.stderr) < 10_000
+    assert f"… and values for {n - 20:,} more names" in out.stderr
+    long = "Y = " + "+".join(["1"] * 50_000) + " + zz\n"
+    out = cli("eval", long)
+    assert out.code == 1 and len(out.stderr) < 2_000 and "^^" in out.stderr
+    many = "".join(f"y{i} = nosuch{i}(1)\n" for i in range(80))
+    out = cli("check", many)
+    assert "stopped after 50 errors" in out.stderr

@@ -17,9 +17,10 @@ import numpy as np
 from . import ast as A
 from . import registry as R
 from . import shape_math as S
+from .ast_walk import bound_names, children, derivative_targets
 from .autodiff import backward, jacobian_rows
 from .errors import CgraphError, Diagnostic, nearest
-from .records import Frozen, Record
+from .records import Record
 from .ir import Graph
 from .source import Span
 
@@ -76,7 +77,7 @@ class Builder:
         self.dim_names: set = set()  # named dims bound to dim_of nodes (sizes not known yet)
         self.output_names: Optional[tuple] = None
         self.last: Optional[tuple] = None      # ("name", n) or ("expr", node id)
-        self.bound_anywhere = _bound_names(program.body)
+        self.bound_anywhere = bound_names(program.body)
 
     # ================================================================ driver
     def build(self) -> Graph:
@@ -474,7 +475,7 @@ class Builder:
         results: list = []
         while stack:
             node, ready = stack.pop()
-            kids = _children(node)
+            kids = children(node)
             if not ready and kids:
                 stack.append((node, True))
                 stack.extend((k, False) for k in reversed(kids))
@@ -850,18 +851,7 @@ class Builder:
         """The parameters of f that grad/jacobian/hessian in its body name as x."""
         hit = self._diff_params.get(f.name)
         if hit is None:
-            hit, stack = set(), [f.body]
-            while stack:
-                item = stack.pop()
-                if isinstance(item, (list, tuple)):
-                    stack.extend(item)
-                elif isinstance(item, Frozen) and not isinstance(item, Span):
-                    if isinstance(item, A.Call) and item.func in SPECIAL_CALLS and len(item.args) == 2 \
-                            and isinstance(item.args[1], A.Name):
-                        hit.add(item.args[1].id)
-                    stack.extend(getattr(item, k) for k in item.__slots__)
-            hit &= set(f.params)
-            self._diff_params[f.name] = hit
+            hit = self._diff_params[f.name] = derivative_targets(f.body) & set(f.params)
         return hit
 
     def call_user(self, e: A.Call, args):
@@ -1004,88 +994,3 @@ class Builder:
         if items:
             x = self.emit("index", [x], {"items": tuple(items)}, e.span)
         return x
-
-
-def _children(e) -> list:
-    t = type(e)
-    if t is A.Chain:
-        return [e.first, *e.rest]
-    if t is A.Binary:
-        return [e.left, e.right]
-    if t is A.Unary:
-        return [e.operand]
-    if t is A.Call:
-        return [*e.args, *(k.value for k in e.kwargs)]
-    if t is A.ListLit:
-        return list(e.items)
-    if t is A.Index:
-        kids = [e.value]
-        for it in e.items:
-            if isinstance(it, A.Slice):
-                kids.extend(p for p in (it.start, it.stop, it.step) if p is not None)
-            else:
-                kids.append(it)
-        return kids
-    if t is A.Transpose:
-        return [e.value]
-    return []
-
-
-def statements(body, into_functions: bool = False):
-    """Every statement of `body` in program order, blocks included (functions'
-    bodies on request); iterative, so deep nesting cannot exhaust the stack."""
-    stack = list(reversed(body))
-    while stack:
-        st = stack.pop()
-        yield st
-        t = type(st)
-        if t in (A.For, A.While) or (t is A.FuncDef and into_functions):
-            stack.extend(reversed(st.body))
-        elif t is A.If:
-            stack.extend(reversed(st.orelse))
-            for b in reversed(st.bodies):
-                stack.extend(reversed(b))
-
-
-def _bound_names(body) -> set:
-    """Every name a top-level statement (or block) binds, for 'used before bound'."""
-    out = set()
-    for st in statements(body):
-        t = type(st)
-        if t is A.Assign:
-            out.add(st.target)
-        elif t in (A.Param, A.Const, A.Input):
-            out.add(st.name)
-        elif t is A.For:
-            out.add(st.var)
-    return out
-
-
-def free_names(program: A.Program) -> set:
-    """Names used somewhere but bound nowhere: the program's implicit inputs
-    (LANGUAGE.md §9), whether or not a run reaches the statement using them."""
-    bound = _bound_names(program.body) | set(CONSTANTS)
-    exprs = []
-    for st in statements(program.body, into_functions=True):
-        t = type(st)
-        if t is A.FuncDef:
-            bound |= set(st.params) | _bound_names(st.body)
-        elif t is A.For:
-            exprs.extend(st.args)
-        elif t is A.If:
-            exprs.extend(st.conds)
-        elif t is A.While:
-            exprs.append(st.cond)
-        elif t is A.Print:
-            exprs.extend(st.args)
-        elif t is A.Assert:
-            exprs.append(st.cond)
-        elif getattr(st, "value", None) is not None:
-            exprs.append(st.value)
-    used = set()
-    while exprs:
-        e = exprs.pop()
-        if type(e) is A.Name:
-            used.add(e.id)
-        exprs.extend(_children(e))
-    return used - bound

@@ -121,9 +121,10 @@ def check_inputs(program, g, given) -> None:
     known = set(g.leaves) | set(g.inputs)
     unreached = [n for n in given if n not in known and n not in g.names]
     if unreached:
-        from .build import free_names
+        from .ast_walk import free_names
+        from .build import CONSTANTS
 
-        free = free_names(program.ast)
+        free = free_names(program.ast, CONSTANTS)
         for name in unreached:
             if name in free:
                 shape = tuple(np.shape(given[name])) if given[name] is not None else ()

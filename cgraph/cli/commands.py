@@ -310,7 +310,7 @@ def check_command(o) -> int:
 
 def _summary(program, mode: str) -> dict:
     from .. import ast as A
-    from ..build import statements
+    from ..ast_walk import statements
 
     params = list(dict.fromkeys(st.name for st in statements(program.ast.body)
                                 if isinstance(st, A.Param)))

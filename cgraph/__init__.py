@@ -6,12 +6,14 @@
 
 Heavy modules load on first use, so `import cgraph` stays cheap.
 """
-from __future__ import annotations
-
 from .errors import CgraphError
 
 __version__ = "0.1.0"
 __all__ = ["CgraphError", "compile", "evaluate", "gradients", "Program", "__version__"]
+
+
+def __dir__():
+    return sorted(__all__)
 
 
 def __getattr__(name):

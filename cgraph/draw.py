@@ -912,6 +912,11 @@ def format_of(out_path: str, fmt: Optional[str]) -> str:
             f = "dot"
         if f not in FORMATS:
             raise CgraphError(f"--format must be svg, png or dot, not {fmt!r}", kind="usage")
+        suffix = os.path.splitext(out_path or "")[1].lower().lstrip(".")
+        suffix = "dot" if suffix == "gv" else suffix
+        if out_path not in (None, "-") and suffix in FORMATS and suffix != f:
+            raise CgraphError(f"--format {f} does not match the file name {out_path!r}", kind="usage",
+                              hint=f"name the file .{f}, or drop --format (the suffix decides)")
         return f
     if out_path and out_path != "-":
         suffix = os.path.splitext(out_path)[1].lower().lstrip(".")

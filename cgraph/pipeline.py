@@ -213,6 +213,11 @@ def choose_wrt(g, wrt: Optional[Sequence[str]] = None) -> dict:
                               "value of that name", kind="name",
                               hint=f"did you mean '{near}'?" if near else
                               "its leaves are: " + (name_list(leaves) or "none"))
+        if w not in leaves and g.nodes[g.names[w]].op.name == "const":
+            raise CgraphError(f"cannot differentiate with respect to '{w}': it is a constant "
+                              "(consts are never differentiated)", kind="value",
+                              span=g.nodes[g.names[w]].span,
+                              hint=f"bind it with `{w} = ...` or `param {w} = ...` to get its gradient")
     return {w: leaves.get(w, g.names.get(w)) for w in wrt}
 
 

@@ -90,6 +90,19 @@ class Program:
         self.ast = parse(source, file)
         self._plans = PlanCache()
 
+    def __repr__(self) -> str:
+        from . import ast as A
+
+        body = self.ast.body
+        inputs = [st.name for st in body if isinstance(st, A.Input)]
+        params = [st.name for st in body if isinstance(st, A.Param)]
+        parts = [f"{len(body)} statement{'s' * (len(body) != 1)}"]
+        if inputs:
+            parts.append("inputs " + ", ".join(inputs))
+        if params:
+            parts.append("params " + ", ".join(params))
+        return f"<cgraph.Program {self.file} ({self.mode}, {self.dtype}): {'; '.join(parts)}>"
+
     # ---------------------------------------------------------------- public
     def evaluate(self, inputs: Optional[dict] = None) -> dict:
         """Output name -> value."""

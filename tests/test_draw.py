@@ -297,7 +297,9 @@ def test_docs_seed_svg_is_current(pure):
 def test_format_from_flag_and_suffix():
     assert format_of("x.svg", None) == "svg" and format_of("x.PNG", None) == "png"
     assert format_of("x.gv", None) == "dot" and format_of("-", None) == "dot"
-    assert format_of("x.svg", "png") == "png" and format_of("noext", None) == "svg"
+    assert format_of("x.out", "png") == "png" and format_of("noext", None) == "svg"
+    with pytest.raises(CgraphError, match="does not match"):  # issue 18: a PNG in a .svg file
+        format_of("x.svg", "png")
     with pytest.raises(CgraphError) as e:
         format_of("x.pdf", None)
     assert e.value.kind == "usage" and "--format" in e.value.hint

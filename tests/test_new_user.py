@@ -201,3 +201,30 @@ def test_small_mistakes_get_plain_messages():
     with pytest.raises(CgraphError) as e:
         Program("x = 1\nY = x(2)\n").evaluate()
     assert "is a value, not a function" in e.value.message
+
+
+# ------------------------------------------------------- output a user reads
+def test_wrt_a_const_is_an_error_with_a_hint():
+    for mode in ("static", "eager"):
+        out = cli("grad", "const X = 2\ninput a\nY = a * X\n", "a=1", "--wrt", "X", "--mode", mode)
+        assert out.code == 1 and "consts are never differentiated" in out.stderr
+
+
+def test_check_in_eager_mode_names_the_last_binding_as_output(tmp_path):
+    out = cli("check", write(tmp_path, "d.cg", "a = 2\nb = a * 3\n"), "--mode", "eager")
+    assert "1 output (b)" in out.stdout
+
+
+def test_a_program_says_what_it_is():
+    import cgraph
+
+    text = repr(cgraph.compile("input x\nparam w = 2\nY = x * w\n"))
+    assert text.startswith("<cgraph.Program") and "inputs x" in text and "params w" in text
+    assert "annotations" not in dir(cgraph)
+
+
+def test_a_format_that_contradicts_the_file_name_is_refused(tmp_path):
+    out = cli("draw", os.path.join(ROOT, "examples", "seed.cg"), "-o", str(tmp_path / "g.svg"),
+              "--format", "png")
+    assert out.code == 2 and "does not match" in out.stderr
+    assert not (tmp_path / "g.svg").exists()

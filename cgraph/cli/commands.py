@@ -318,6 +318,13 @@ def _summary(program, mode: str) -> dict:
     if mode == "eager":  # an eager program's graph depends on its data: parsed only
         inputs = [st.name for st in program.ast.body if isinstance(st, A.Input)]
         outputs = [n for st in program.ast.body if isinstance(st, A.Output) for n in st.names]
+        if not outputs:  # as the builder does: the last value bound (or computed) is the output
+            last = [st for st in statements(program.ast.body)
+                    if isinstance(st, (A.Assign, A.ExprStmt, A.Input, A.Param, A.Const))]
+            if last:
+                st = last[-1]
+                outputs = ["Y" if isinstance(st, A.ExprStmt) else
+                           st.target if isinstance(st, A.Assign) else st.name]
         out.update(inputs=inputs, outputs=outputs, built=False)
         return out
     g = program.check()

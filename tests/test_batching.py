@@ -167,7 +167,7 @@ def test_float32_and_eager():
 
 def test_print_runs_once_per_row(capsys):
     r = run_rows(Program("print(\"row\", a)\nY = a * 2"), {"a": np.array([1.0, 2.0, 3.0])})
-    assert capsys.readouterr().out.split("\n")[:3] == ["row 1.0", "row 2.0", "row 3.0"]
+    assert capsys.readouterr().out.split("\n")[:3] == ["row 1", "row 2", "row 3"]
     assert r.looped == ["print"]
 
 

@@ -184,7 +184,7 @@ def test_seeded_randomness_is_reproducible():
 
 def test_print_and_assert(capsys):
     cgraph.evaluate("x = 3\nprint(\"x is\", x * 2)\ny = x\n")
-    assert capsys.readouterr().out.strip() == "x is 6.0"
+    assert capsys.readouterr().out.strip() == "x is 6"
     with pytest.raises(CgraphError) as e:
         cgraph.evaluate("input x\nassert x > 0, \"x must be positive\"\ny = x\n", {"x": -1.0})
     assert "x must be positive" in e.value.message and e.value.line == 2

@@ -228,3 +228,8 @@ def test_a_format_that_contradicts_the_file_name_is_refused(tmp_path):
               "--format", "png")
     assert out.code == 2 and "does not match" in out.stderr
     assert not (tmp_path / "g.svg").exists()
+
+
+def test_print_shows_numbers_as_tables_do(capsys):
+    Program("x = [1, 2]\ny = 35.0\nprint(x, y, x * 0.5)\nY = y\n").evaluate()
+    assert capsys.readouterr().out.strip() == "[1, 2] 35 [0.5, 1]"

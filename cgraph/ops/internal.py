@@ -28,9 +28,19 @@ def _print(*values, parts=None):
     return np.zeros(())
 
 
+def _fmt_scalar(x) -> str:
+    """Full precision, as tables show integers: 35, not 35.0; 1.4142135623730951."""
+    if isinstance(x, (bool, np.bool_)):
+        return "true" if x else "false"
+    x = float(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e16 else repr(x)
+
+
 def _fmt(v):
     v = np.asarray(v)
-    return str(v.item()) if v.ndim == 0 else np.array2string(v, separator=", ")
+    if v.ndim == 0:
+        return _fmt_scalar(v.item())
+    return np.array2string(v, separator=", ", formatter={"all": _fmt_scalar}, threshold=1000)
 
 
 def _assert(cond, message=None):

@@ -65,6 +65,7 @@ class Builder:
         self.input_shapes = input_shapes or {}
         self.max_iterations = max_iterations
         self.iterations = 0  # loop iterations so far, every loop together
+        self.loops: list = []  # [var, i] of each for loop being unrolled, outermost first
         self.base_dir = base_dir or (os.path.dirname(os.path.abspath(program.file))
                                      if program.file not in ("<expr>", "<stdin>") else os.getcwd())
         self.errors: list[Diagnostic] = []
@@ -115,6 +116,9 @@ class Builder:
 
     # ============================================================ diagnostics
     def error(self, kind: str, message: str, span: Optional[Span], hint: Optional[str] = None):
+        where = self.where()
+        if where:  # the user's own traceback: which call and which iteration
+            hint = f"{hint} ({where})" if hint else where
         d = Diagnostic(kind, message, span, hint)
         if self.g.eager:  # an eager run cannot go on past an error
             raise CgraphError([d]).with_source(self.prog.file, self.prog.source)
@@ -123,6 +127,14 @@ class Builder:
             self.errors.append(Diagnostic(kind, "stopped after 50 errors; there may be more", None,
                                           "fix these first"))
             raise _Abort()
+
+    def where(self) -> str:
+        """'in f() called at line 4, column 5; at i = 2': the calls and loop
+        iterations the builder is inside, innermost first."""
+        parts = [f"at {var} = {i}" for var, i in reversed(self.loops)]
+        parts += [f"in {name}() called at line {sp.line}, column {sp.column}"
+                  for name, sp in reversed(self.g.scope) if sp is not None]
+        return "; ".join(parts)
 
     def poison(self, span) -> int:
         """A stand-in for a value that failed to build, so building can go on."""
@@ -397,12 +409,17 @@ class Builder:
             self.error("value", f"this loop would run {len(rng):,} times, more than the limit "
                        f"of {self.max_iterations:,}", st.span, "raise --max-iterations if you mean it")
             return
-        for i in rng:
-            self.count_iteration(st.span)
-            self.scopes[-1][st.var] = self.g.const(float(i), st.span)
-            if self.top:
-                self._name(st.var, self.scopes[-1][st.var])
-            yield self.exec_block(st.body)
+        self.loops.append([st.var, None])
+        try:
+            for i in rng:
+                self.loops[-1][1] = i
+                self.count_iteration(st.span)
+                self.scopes[-1][st.var] = self.g.const(float(i), st.span)
+                if self.top:
+                    self._name(st.var, self.scopes[-1][st.var])
+                yield self.exec_block(st.body)
+        finally:
+            self.loops.pop()
 
     def count_iteration(self, span) -> None:
         """The limit holds for the whole run: nested loops multiply their counts."""

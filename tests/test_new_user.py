@@ -233,3 +233,12 @@ def test_a_format_that_contradicts_the_file_name_is_refused(tmp_path):
 def test_print_shows_numbers_as_tables_do(capsys):
     Program("x = [1, 2]\ny = 35.0\nprint(x, y, x * 0.5)\nY = y\n").evaluate()
     assert capsys.readouterr().out.strip() == "[1, 2] 35 [0.5, 1]"
+
+
+def test_an_error_names_its_call_site_and_iteration():
+    with pytest.raises(CgraphError) as e:
+        Program("def f(u):\n    return u @ [1, 2, 3]\ninput x: [2]\nY = f(x)\n").evaluate({"x": [1, 2]})
+    assert e.value.line == 2 and "in f() called at line 4, column 5" in e.value.hint
+    with pytest.raises(CgraphError) as e:
+        Program("x = [1, 2]\nfor i in range(4):\n    y = x[i]\n").evaluate()
+    assert "at i = 2" in e.value.hint

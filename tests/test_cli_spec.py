@@ -66,8 +66,8 @@ def test_fast_parser_matches_typer(argv, monkeypatch):
 
 REFUSED = [
     [], ["--help"], ["--version"], ["eval", "--help"], ["eval", "x", "-h"],
-    ["eval", "x", "--bogus"], ["eval", "x", "--mode", "fast"], ["eval", "x", "--seed", "x"],
-    ["eval", "x", "--precision", "0"], ["eval", "x", "--of"], ["grad", "x", "--of"],
+    ["eval", "x", "--seed", "x"],
+    ["eval", "x", "--precision", "0"], ["grad", "x", "--of"],
     ["eval"], ["check"], ["eval", "x", "-qj"], ["eval", "x", "--json=yes"],
     ["ops", "a", "b"], ["nosuchcommand", "x"], ["eval", "-x+1"],
 ]
@@ -76,6 +76,16 @@ REFUSED = [
 @pytest.mark.parametrize("argv", REFUSED)
 def test_fast_parser_leaves_the_unusual_to_typer(argv):
     assert catalog.parse_fast(argv) is None
+
+
+@pytest.mark.parametrize("argv", [["eval", "x", "--bogus"], ["eval", "x", "--mode", "fast"],
+                                  ["eval", "x", "--of"]])
+def test_fast_parser_says_what_is_wrong_itself(argv):
+    """An unknown long option or a wrong choice: cgraph's own usage error (issue 18)."""
+    from cgraph.cli.run import UsageError
+
+    with pytest.raises(UsageError):
+        catalog.parse_fast(argv)
 
 
 def test_every_command_has_help_and_examples():

@@ -242,3 +242,12 @@ def test_an_error_names_its_call_site_and_iteration():
     with pytest.raises(CgraphError) as e:
         Program("x = [1, 2]\nfor i in range(4):\n    y = x[i]\n").evaluate()
     assert "at i = 2" in e.value.hint
+
+
+def test_wrong_flags_are_said_in_cgraphs_words():
+    out = cli("eval", "1 + 2", "--mode", "eagr")
+    assert out.code == 2 and "--mode must be static or eager, not 'eagr'" in out.stderr
+    assert "Value error" not in out.stderr and "did you mean eager" in out.stderr
+    out = cli("eval", "1 + 2", "--bogus")
+    assert out.code == 2 and "no option --bogus" in out.stderr and "--out" not in out.stderr
+    assert "did you mean --mode" in cli("eval", "1 + 2", "--modee", "eager").stderr

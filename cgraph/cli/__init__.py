@@ -48,8 +48,15 @@ def run(argv=None) -> int:
         _streams()
         if not os.environ.get("CGRAPH_TYPER"):
             from .catalog import parse_fast
+            from .run import UsageError
 
-            hit = parse_fast(argv)
+            try:
+                hit = parse_fast(argv)
+            except UsageError as exc:  # a wrong flag or choice, said in cgraph's words
+                from .run import USAGE, report
+
+                report(exc)
+                return USAGE
             if hit is not None:
                 from .run import run_command
 

@@ -62,8 +62,18 @@ def parse_fast(argv: Sequence[str]):
             continue
         flag, eq, text = a.partition("=") if a.startswith("--") else (a, "", "")
         p = cmd.flags.get(flag)
+        if p is None and flag.startswith("--") and flag not in ("--help", "--version"):
+            import difflib
+
+            from .run import UsageError
+
+            # stricter than a name's typo: --bogus is not a misspelt --out
+            near = next(iter(difflib.get_close_matches(
+                flag, sorted(f for f in cmd.flags if f.startswith("--")), n=1, cutoff=0.75)), None)
+            raise UsageError(f"cgraph {cmd.name} has no option {flag}",
+                             f"did you mean {near}?" if near else f"cgraph {cmd.name} --help lists them")
         if p is None:
-            return None                      # unknown, --help, bundled -qj ...: Typer decides
+            return None                      # --help, bundled -qj ...: Typer decides
         if p.kind is bool:
             if eq:
                 return None
@@ -73,6 +83,13 @@ def parse_fast(argv: Sequence[str]):
             text = next(args, None)
             if text is None:
                 return None
+        if isinstance(p.kind, tuple) and text not in p.kind:
+            from ..errors import nearest
+            from .run import UsageError
+
+            near = nearest(text, p.kind)
+            raise UsageError(f"{flag} must be {' or '.join(p.kind)}, not {text!r}",
+                             f"did you mean {near}?" if near else None)
         try:
             values[p.name] = p.convert(text)
         except ValueError:

@@ -251,3 +251,12 @@ def test_wrong_flags_are_said_in_cgraphs_words():
     out = cli("eval", "1 + 2", "--bogus")
     assert out.code == 2 and "no option --bogus" in out.stderr and "--out" not in out.stderr
     assert "did you mean --mode" in cli("eval", "1 + 2", "--modee", "eager").stderr
+
+
+@pytest.mark.parametrize("mode", ["static", "eager"])
+def test_det_of_a_singular_matrix_has_the_adjugate_as_gradient(mode):
+    _, grads = Program("input A: [2, 2]\nY = det(A)\n", mode=mode).gradients({"A": [[1, 2], [2, 4]]})
+    np.testing.assert_allclose(grads["A"], [[4, -2], [-2, 1]])
+    a = np.array([[2.0, 1, 0], [1, 3, 1], [0, 1, 4]])
+    _, grads = Program("input A: [3, 3]\nY = det(A)\n", mode=mode).gradients({"A": a})
+    np.testing.assert_allclose(grads["A"], np.linalg.det(a) * np.linalg.inv(a).T, rtol=1e-12)

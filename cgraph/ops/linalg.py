@@ -246,12 +246,37 @@ def _det_shape(s):
     return None if s[0] is None else s[0][:-2]
 
 
+#: up to this size det's gradient is the adjugate by Faddeev-LeVerrier (exact for a
+#: singular matrix too); beyond, det(A)·A⁻ᵀ (the recurrence loses accuracy as n grows)
+ADJUGATE_MAX_N = 6
+
+
+def _adjugate_t(x, n):
+    """adj(A)ᵀ from matmuls and traces (Faddeev-LeVerrier): M_k = A·M_{k-1} + c·I,
+    c = -tr(A·M_k)/k; adj(A) = (-1)^(n+1)·M_n. A polynomial in A, so a singular A
+    has its adjugate as PyTorch gives, not 'inv: singular matrix'."""
+    eye = F.eye_like(x)
+    m, c = eye * 0.0, 1.0
+    for k in range(1, n + 1):
+        m = F.matmul(x, m) + eye * c
+        c = F.sum(x * F.matrix_transpose(m), axis=[-2, -1], keepdims=True) * (-1.0 / k)
+    return F.matrix_transpose(m) * (1.0 if n % 2 else -1.0)
+
+
 def _det_vjp(g, out, x):
-    return (F.expand_dims(g * out, axis=[-2, -1]) * F.matrix_transpose(F.inv(x)),)
+    n = x.shape[-1] if x.shape is not None else None
+    gk, dk = F.expand_dims(g, axis=[-2, -1]), F.expand_dims(out, axis=[-2, -1])
+    if n is None or n > ADJUGATE_MAX_N:
+        return (gk * dk * F.matrix_transpose(F.inv(x)),)
+    # det(A)·A⁻ᵀ where A is invertible (inverted safely: a singular A is swapped for I),
+    # the adjugate where det(A) = 0 exactly, which is where inv would fail
+    singular = F.eq(dk, 0.0)
+    safe = F.where(singular, F.eye_like(x), x)
+    return (gk * F.where(singular, _adjugate_t(x, n), dk * F.matrix_transpose(F.inv(safe))),)
 
 
 defop("det", sig="x", forward=np.linalg.det, shape=_det_shape, vjp=_det_vjp,
-      doc="determinant (batched over leading axes)", deriv="det(A)·A⁻ᵀ",
+      doc="determinant (batched over leading axes)", deriv="adj(A)ᵀ (= det(A)·A⁻ᵀ; a singular A too)",
       domain=("matrix",), family="linalg", symbol="det", batch="direct",
       test={"cases": [{"shapes": [(3, 3)]}, {"shapes": [(2, 2, 2)]}]})
 

@@ -219,3 +219,24 @@ def test_diagnostics_are_bounded(tmp_path):
     many = "".join(f"y{i} = nosuch{i}(1)\n" for i in range(80))
     out = cli("check", many)
     assert "stopped after 50 errors" in out.stderr
+
+
+def test_an_npz_with_many_members_is_opened_once(tmp_path, monkeypatch):
+    """20,000 tiny members took minutes: the archive was reopened for each one."""
+    import zipfile
+
+    from cgraph import datafiles
+
+    path = tmp_path / "many.npz"
+    np.savez(path, **{f"k{i}": np.float64(i) for i in range(500)})
+    opened = []
+    real = zipfile.ZipFile
+
+    def counting(*args, **kw):
+        opened.append(args[0])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(datafiles.zipfile, "ZipFile", counting)
+    values = datafiles.read_npz_values(path)
+    assert len(values) == 500 and values["k499"] == 499.0
+    assert len(opened) == 1

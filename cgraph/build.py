@@ -961,6 +961,11 @@ class Builder:
         g.span = e.span
         if shape == ():
             return self._backward(y, x)
+        try:  # the size limit before one backward pass per output element is built
+            g.check_size(tuple(shape) + tuple(g.nodes[x].shape))
+        except S.ShapeError as exc:
+            self.error(exc.kind, exc.message, e.span, exc.hint)
+            return self.poison(e.span)
         if not g.varies[x]:
             rows = [self._backward(y, x)] * S.size(shape)
         else:

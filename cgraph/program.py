@@ -139,11 +139,16 @@ class Program:
         effects need (not only theirs): what the drawing shows on each node."""
         inputs, of, wrt = api_arguments(inputs, of, wrt)
         feed = self.feed(inputs)
-        if self.mode == "eager":
-            c = self._eager(feed, grad, of, wrt, all_names)
-            return result_of(c, c.graph.values)
-        c = self._static(feed, grad, of, wrt, all_names, keep_all)
-        return result_of(c, self.execute(c, feed))
+        try:
+            if self.mode == "eager":
+                c = self._eager(feed, grad, of, wrt, all_names)
+                return result_of(c, c.graph.values)
+            c = self._static(feed, grad, of, wrt, all_names, keep_all)
+            return result_of(c, self.execute(c, feed))
+        except MemoryError:  # the API speaks CgraphError only
+            raise CgraphError("out of memory", kind="runtime",
+                              hint="the values are too large for this machine; lower max_memory "
+                                   "to be told before allocating") from None
 
     def compiled(self, inputs: Optional[dict] = None, grad: bool = False, of=None, wrt=None,
                  all_names: bool = False, jacobian: bool = False):

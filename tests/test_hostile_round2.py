@@ -240,3 +240,13 @@ def test_an_npz_with_many_members_is_opened_once(tmp_path, monkeypatch):
     values = datafiles.read_npz_values(path)
     assert len(values) == 500 and values["k499"] == 499.0
     assert len(opened) == 1
+
+
+@pytest.mark.parametrize("mode", ["static", "eager"])
+def test_a_huge_jacobian_is_refused_before_it_is_built(mode):
+    from cgraph import CgraphError
+    from cgraph.program import Program
+
+    with pytest.raises(CgraphError, match="more than the memory limit"):
+        Program("input x: [100000]\nY = jacobian(x ^ 2, x)\n", mode=mode).evaluate(
+            {"x": np.ones(100000)})

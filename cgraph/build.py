@@ -18,6 +18,7 @@ from . import ast as A
 from . import registry as R
 from . import shape_math as S
 from .ast_walk import bound_names, children, derivative_targets
+from .build_deps import freeze, leaves_only, unknown_dim
 from .autodiff import backward, jacobian_rows
 from .errors import CgraphError, Diagnostic, nearest
 from .records import Record
@@ -458,7 +459,7 @@ class Builder:
         if value is None:
             if g.nodes[c].op.name == "error":
                 raise _Abort()
-            leaves = self._leaves_only(c)
+            leaves = leaves_only(self.g, c)
             if leaves:  # `a = 2` at top level is a leaf: it may be given a value, or differentiated
                 names = ", ".join(f"'{n}'" for n in leaves)
                 self.error("value", f"this {what} condition depends on {names}, a top-level value "
@@ -638,7 +639,7 @@ class Builder:
         if isinstance(v, ListVal):
             return [self.static(x, span, what) for x in v.items]
         g = self.g
-        if g.varies[v] and not self._freeze(v):
+        if g.varies[v] and not freeze(self.g, v):
             if g.nodes[v].op.name != "error":
                 self.error("value", f"{what} must be known when the graph is built, but this one "
                            "depends on an input", span,
@@ -649,75 +650,6 @@ class Builder:
             return None
         value = np.asarray(value)
         return value.item() if value.ndim == 0 else value.tolist()
-
-    def _leaves_only(self, v: int) -> list:
-        """The names of the top-level leaves v depends on, when it depends on no input."""
-        g, stack, seen, names = self.g, [v], set(), []
-        while stack:
-            i = stack.pop()
-            if i in seen or not g.varies[i]:
-                continue
-            seen.add(i)
-            node = g.nodes[i]
-            if node.op.name == "leaf":
-                names.append(node.name)
-            elif node.op.name in ("input", "dim_of"):
-                return []
-            else:
-                stack.extend(node.inputs)
-        return sorted(set(names))
-
-    def _unknown_dim(self, v) -> bool:
-        """v is computed from named dims of inputs whose sizes are not known yet
-        (`dim_of` nodes), and from no input's values."""
-        if isinstance(v, (StrVal, NoneVal, ListVal)) or self.g.eager:
-            return False
-        g, stack, seen, found = self.g, [v], set(), False
-        while stack:
-            i = stack.pop()
-            if i in seen or not g.varies[i]:
-                continue
-            seen.add(i)
-            node = g.nodes[i]
-            if node.op.name == "dim_of":
-                found = True
-            elif node.op.name in ("input", "leaf"):
-                return False
-            else:
-                stack.extend(node.inputs)
-        return found
-
-    def _freeze(self, v: int) -> bool:
-        """Leaves that decide the graph's structure (a range bound, a shape, an axis)
-        become constants, in both modes, with everything computed from them;
-        False when v depends on an input, whose value is not known yet."""
-        g, stack, seen, leaves, from_data = self.g, [v], set(), [], False
-        while stack:
-            i = stack.pop()
-            if i in seen or not g.varies[i]:
-                continue
-            seen.add(i)
-            node = g.nodes[i]
-            if node.op.name == "input":
-                if not g.eager:
-                    return False
-                from_data = True  # eager knows the input's value: it stays an input
-            elif node.op.name == "leaf":
-                leaves.append(node)
-            else:
-                stack.extend(node.inputs)
-        for node in leaves:
-            if g.leaves.get(node.name) == node.id:
-                del g.leaves[node.name]
-            g.frozen.add(node.name)
-            if not g.eager:
-                value = np.asarray(node.attrs.get("default"))
-                node.op, node.attrs = R.get("const"), {"value": value}
-                g.values[node.id] = value
-        if not from_data:
-            for i in seen:
-                g.varies[i] = 0
-        return True
 
     def as_int(self, value, span: Span, what: str) -> Optional[int]:
         try:
@@ -746,12 +678,12 @@ class Builder:
                 self.error("type", f"{what} must be a string", span)
                 return None
             return v.value
-        if kind == "shape" and isinstance(v, ListVal) and any(self._unknown_dim(x) for x in v.items):
+        if kind == "shape" and isinstance(v, ListVal) and any(unknown_dim(self.g, x) for x in v.items):
             # [n, 5] with n an input's named dim whose size is not known yet (cgraph check):
             # the dim stays unknown, as the input's does
             dims = []
             for x in v.items:
-                if self._unknown_dim(x):
+                if unknown_dim(self.g, x):
                     dims.append(None)
                     continue
                 value = self.static(x, span, what)

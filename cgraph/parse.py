@@ -271,6 +271,10 @@ def _normalise(text: str) -> str:
         text = text[1:]
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.isascii():  # an NFD é (as macOS writes it) is the é of NFC text
+        import unicodedata
+
+        text = unicodedata.normalize("NFC", text)
     return text
 
 

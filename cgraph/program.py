@@ -88,6 +88,7 @@ class Program:
         self.optimize = optimize
         self.max_memory = max_memory  # bytes one tensor may take (None: half the RAM)
         self.ast = parse(source, file)
+        self.source = self.ast.source  # as parsed: line ends "\n", NFC (diagnostics' columns)
         self._plans = PlanCache()
 
     def __repr__(self) -> str:

@@ -250,3 +250,14 @@ def test_a_huge_jacobian_is_refused_before_it_is_built(mode):
     with pytest.raises(CgraphError, match="more than the memory limit"):
         Program("input x: [100000]\nY = jacobian(x ^ 2, x)\n", mode=mode).evaluate(
             {"x": np.ones(100000)})
+
+
+def test_an_nfd_name_in_source_is_the_nfc_name():
+    import unicodedata
+
+    from cgraph.program import Program
+
+    nfd, nfc = unicodedata.normalize("NFD", "é"), "é"
+    assert Program(f"{nfd} = 3\nY = {nfd} * 2\n").evaluate() == {"Y": 6.0}
+    assert Program(f"input {nfd}\nY = {nfd} * 2\n").evaluate({nfc: 3}) == {"Y": 6.0}
+    assert Program(f"input {nfc}\nY = {nfc} * 2\n").evaluate({nfd: 3}) == {"Y": 6.0}

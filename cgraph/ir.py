@@ -244,12 +244,43 @@ class Graph:
         return (self.seed * 1_000_003 + self._random_calls) % (2 ** 32)
 
 
+_DEFAULT_MAX: list = []
+
+
 def default_max_bytes() -> int:
-    """Half of the machine's physical memory: a bigger tensor is surely a mistake."""
+    """Half of the memory this process may really use (computed once)."""
+    if not _DEFAULT_MAX:
+        _DEFAULT_MAX.append(_usable_memory_limit())
+    return _DEFAULT_MAX[0]
+
+
+def _usable_memory_limit() -> int:
+    """Half of the memory this process may really use: the smallest of physical
+    memory, the address-space limit (ulimit -v) and the cgroup's memory.max (a
+    container's limit); a bigger tensor is surely a mistake."""
+    limits = []
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
-        return 8 << 30
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft not in (resource.RLIM_INFINITY, -1) and soft > 0:
+            limits.append(soft)
+    except (ImportError, ValueError, OSError, AttributeError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as fp:
+                text = fp.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < (1 << 60):  # "max" or a huge number: no limit
+            limits.append(int(text))
+        break
+    return min(limits) // 2 if limits else 8 << 30
 
 
 def to_dtype(arr, dtype):

@@ -86,7 +86,7 @@ class Program:
         self.source, self.file, self.mode = source, file, mode
         self.dtype, self.seed, self.max_iterations = str(dtype), int(seed), max_iterations
         self.optimize = optimize
-        self.max_memory = max_memory  # bytes one tensor may take (None: half the RAM)
+        self.max_memory = max_memory  # bytes one tensor may take (None: ir.default_max_bytes)
         self.ast = parse(source, file)
         self.source = self.ast.source  # as parsed: line ends "\n", NFC (diagnostics' columns)
         self._plans = PlanCache()

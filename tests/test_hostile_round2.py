@@ -261,3 +261,13 @@ def test_an_nfd_name_in_source_is_the_nfc_name():
     assert Program(f"{nfd} = 3\nY = {nfd} * 2\n").evaluate() == {"Y": 6.0}
     assert Program(f"input {nfd}\nY = {nfd} * 2\n").evaluate({nfc: 3}) == {"Y": 6.0}
     assert Program(f"input {nfc}\nY = {nfc} * 2\n").evaluate({nfd: 3}) == {"Y": 6.0}
+
+
+def test_the_default_memory_limit_follows_the_process_limit():
+    import subprocess
+
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, resource.RLIM_INFINITY))\n"
+            "from cgraph.ir import default_max_bytes; print(default_max_bytes())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) <= (3 << 30) // 2

@@ -187,7 +187,8 @@ def parse_value(name: str, text: str, max_bytes: Optional[int] = None):
         reason = str(exc)
         if "inhomogeneous" in reason or "sequence" in reason:
             reason = "the rows have different lengths"
-        raise UsageError(f"malformed value for '{name}': {text!r} ({reason})",
+        shown = repr(text) if len(text) <= 80 else repr(text[:60]) + f"… ({len(text):,} characters)"
+        raise UsageError(f"malformed value for '{name}': {shown} ({reason[:200]})",
                          "a VALUE is a number (2, -1.5e3, inf), a tensor literal ([1,2,3], "
                          "[[1,0],[0,1]]) or @file (.npy, .npz:key, .csv, .json)") from None
     return arr

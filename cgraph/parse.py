@@ -238,10 +238,13 @@ def _check_returns(body, diags: list) -> None:
     """'return' outside a function; not where a line already has an error
     (after `def f(x):` with no indented block, its return is a consequence)."""
     noted = {d.span.line for d in diags if d.span is not None}
+    first = min(noted, default=None)
     todo = list(body)
     while todo:
         s = todo.pop()
-        if isinstance(s, A.Return) and s.span.line not in noted:
+        # an indented return after an earlier error: its def line failed, not the return
+        cascade = first is not None and first < s.span.line and s.span.column > 1
+        if isinstance(s, A.Return) and s.span.line not in noted and not cascade:
             diags.append(Diagnostic("syntax", "'return' outside a function", s.span,
                                     "return may only appear inside def"))
         elif isinstance(s, A.If):

@@ -254,6 +254,9 @@ def _explain(s: Situation) -> tuple[str, Span, Optional[str]]:
         if leader == "OUTPUT":
             return ("'output' names values; it does not assign", here,
                     "bind the value first (y = ...), then write: output y")
+        if leader == "DEF" and s.bracket is not None and s.bracket.type == "LPAR":
+            return ("a function's parameters take no default values", here,
+                    "write def f(u, k) and pass every argument at each call: f(3, 2)")
         if s.bracket is not None and s.bracket.type == "LPAR":
             return ("unexpected '='", here,
                     "keyword arguments are written name=value; to compare use '=='")

@@ -260,3 +260,11 @@ def test_det_of_a_singular_matrix_has_the_adjugate_as_gradient(mode):
     a = np.array([[2.0, 1, 0], [1, 3, 1], [0, 1, 4]])
     _, grads = Program("input A: [3, 3]\nY = det(A)\n", mode=mode).gradients({"A": a})
     np.testing.assert_allclose(grads["A"], np.linalg.det(a) * np.linalg.inv(a).T, rtol=1e-12)
+
+
+def test_a_default_parameter_gets_one_clear_diagnostic():
+    with pytest.raises(CgraphError) as e:
+        Program("def g(u, k=2):\n    return u * k\nY = g(3)\n")
+    assert [d.message for d in e.value.errors] == ["a function's parameters take no default values"]
+    with pytest.raises(CgraphError, match="positional arguments only"):
+        Program("def g(u, k):\n    return u * k\nY = g(3, k=2)\n").evaluate()

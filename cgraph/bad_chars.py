@@ -35,7 +35,7 @@ class BadChars:
 
     def __init__(self, text: str, file: str, diags: list):
         self.text, self.file, self.diags = text, file, diags
-        self.last_bad = None  # (index in diags, end position) of the previous bad character
+        self.last_bad = None  # (index in diags, end, start, printable) of the run of bad characters
 
     def __call__(self, pos: int, line: int, col: int) -> int:
         """Report what is at `pos`; returns where lexing carries on."""
@@ -51,14 +51,21 @@ class BadChars:
             return eol
         last_bad = self.last_bad
         if last_bad is not None and last_bad[1] == pos:
-            k = last_bad[0]
+            k, _, start, printable = last_bad
+            printable = printable and ch.isprintable()
             s = diags[k].span
-            run = text[pos - (s.end_column - s.column):pos + 1]
-            shown = f"'{run}'" if run.isprintable() else "characters"
+            n = pos + 1 - start  # the run so far: shown in part, never sliced whole
+            if not printable:
+                shown = "characters"
+            elif n > 40:
+                shown = f"'{text[start:start + 40]}…' ({n:,} characters)"
+            else:
+                shown = f"'{text[start:pos + 1]}'"
             diags[k] = Diagnostic("syntax", f"unexpected characters {shown}",
                                   Span(file, s.line, s.column, s.line, s.end_column + 1), diags[k].hint)
+            self.last_bad = (k, pos + 1, start, printable)
         else:
             diags.append(Diagnostic("syntax", f"unexpected character {_show_char(ch)}",
                                     Span(file, line, col, line, col + 1), _CHAR_HINTS.get(ch)))
-        self.last_bad = (len(diags) - 1, pos + 1)
+            self.last_bad = (len(diags) - 1, pos + 1, pos, ch.isprintable())
         return pos + 1

@@ -271,3 +271,8 @@ def test_the_default_memory_limit_follows_the_process_limit():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) <= (3 << 30) // 2
+
+
+def test_a_long_run_of_bad_characters_is_quoted_in_part():
+    out = cli("eval", "Y = 1 " + "$" * 100_000)
+    assert out.code == 1 and "(100,000 characters)" in out.stderr and len(out.stderr) < 2_000

@@ -436,10 +436,18 @@ class _Drawer:
         names = self.names.get(i)
         if names:
             return names[0]
-        if self.nodes[i].op.name == "const":
+        node = self.nodes[i]
+        if node.op.name == "const":
             v = self.value_of(i)
             if v is not None and np.ndim(v) == 0:
                 return fmt_value(v, self.precision)
+        span = node.span
+        if self.source_lines and span is not None and span.line == span.end_line \
+                and 0 < span.line <= len(self.source_lines) and not node.scope:
+            # an unnamed value of the program's own text: ∂loss/∂(h @ W2), not ∂loss/∂%49
+            text = self.source_lines[span.line - 1][span.column - 1:span.end_column - 1].strip()
+            if 0 < len(text) <= 14:
+                return f"({text})" if any(c in text for c in " +-*/@^") else text
         return f"%{i}"
 
     def _node_label(self, i: int, part: str) -> str:

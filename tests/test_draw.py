@@ -431,3 +431,10 @@ def test_cli_errors(tmp_path):
     r = cgraph("draw", "y = x +", "-o", "-")
     assert r.returncode == 1 and r.stdout == b""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_backward_labels_name_unnamed_values_by_their_text():
+    """Issue 18: ∂loss/∂%47 said nothing; an unnamed value is referred to by its source text."""
+    src = (Path(__file__).parent.parent / "examples" / "mlp.cg").read_text()
+    d = draw_program(src, "mlp.cg", backward=True)
+    assert "∂loss/∂(h @ W2)" in d.dot

@@ -408,7 +408,7 @@ class Builder:
         rng = range(*vals)
         if len(rng) > self.max_iterations:
             self.error("value", f"this loop would run {len(rng):,} times, more than the limit "
-                       f"of {self.max_iterations:,}", st.span, "raise --max-iterations if you mean it")
+                       f"of {self.max_iterations:,}", st.span, "raise the limit if you mean it (--max-iterations; max_iterations= in Python)")
             return
         self.loops.append([st.var, None])
         try:
@@ -427,7 +427,7 @@ class Builder:
         self.iterations += 1
         if self.iterations > self.max_iterations:
             self.error("runtime", f"the loops ran more than {self.max_iterations:,} iterations in all "
-                       "(nested loops multiply)", span, "raise --max-iterations if you mean it")
+                       "(nested loops multiply)", span, "raise the limit if you mean it (--max-iterations; max_iterations= in Python)")
             raise _Abort()
 
     def exec_if(self, st: A.If):
@@ -447,7 +447,7 @@ class Builder:
             n += 1
             if n > self.max_iterations:
                 self.error("runtime", f"the while loop did not end after {self.max_iterations:,} "
-                           "iterations", st.span, "check its condition, or raise --max-iterations")
+                           "iterations", st.span, "check its condition, or raise the limit (--max-iterations; max_iterations= in Python)")
                 raise _Abort()
             self.count_iteration(st.span)
             yield self.exec_block(st.body)

@@ -113,7 +113,7 @@ class Graph:
             raise S.ShapeError(
                 f"a tensor of shape {S.fmt(shape)} would take {human_bytes(n * self.float_dtype.itemsize)}, "
                 f"more than the memory limit of {human_bytes(self.max_bytes)}",
-                hint="make it smaller, or raise the limit with --max-memory", kind="value")
+                hint="make it smaller, or raise the limit (--max-memory; max_memory= in Python)", kind="value")
 
     def _run(self, node: Node, args: list):
         from .execute import run_op

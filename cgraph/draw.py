@@ -27,21 +27,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from .draw_text import (DEFAULT_PRECISION, clean_text, dot_string, summarised,
+                        fmt_number, fmt_shape, fmt_value, html_text)
 from .errors import CgraphError, MissingInputs, NotScalar
 
 FORMATS = ("svg", "png", "dot")
 RANKDIRS = ("TB", "LR", "BT", "RL")
 DEFAULT_MAX_NODES = 200
 DEFAULT_RANKDIR = "LR"
-DEFAULT_PRECISION = 4
 FONT = "Helvetica"
-MAX_TEXT = 48             # longest user string shown in a label (the tooltip has more)
 
 # kind -> (node shape, style, fill colour, legend text)
 KINDS = {
@@ -61,101 +60,6 @@ EDGE_COLOR = "#555555"
 CROSS_COLOR = "#c9a0a6"
 COMMUTATIVE = {"add", "mul", "maximum", "minimum", "eq", "ne", "logical_and", "logical_or"}
 HIDDEN_ATTRS = {"name", "default", "value", "parts", "message", "path", "seed", "program", "expr"}
-
-
-# ------------------------------------------------------------------ escaping
-def clean_text(s, limit: Optional[int] = MAX_TEXT) -> str:
-    """Printable text: control characters shown as escapes, long text cut with '…'."""
-    out = []
-    for ch in str(s):
-        cat = unicodedata.category(ch)
-        if ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif cat in ("Cc", "Cs", "Co", "Cn") or cat == "Zl" or cat == "Zp":
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    text = "".join(out)
-    if limit is not None and len(text) > limit:
-        text = text[:limit - 1] + "…"
-    return text
-
-
-ZWSP = "\u200b"
-
-
-def html_text(s, limit: Optional[int] = MAX_TEXT) -> str:
-    """Text for inside an HTML-like label: cleaned, then every markup character escaped.
-    A backslash is followed by a zero-width space: some renderers (graphviz-pure)
-    expand `\\N`, `\\G`... even in HTML labels, and `\\` + ZWSP is no escape anywhere."""
-    text = clean_text(s, limit)
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&#39;").replace("\\", "\\" + ZWSP))
-
-
-def dot_string(s, limit: Optional[int] = 300) -> str:
-    """A double-quoted DOT string (for tooltips). Renderers disagree on backslash
-    escapes in quoted strings, so a backslash is shown as '∖' and a quote escaped."""
-    text = clean_text(s, limit).replace("\\", "∖").replace('"', '\\"')
-    return f'"{text}"'
-
-
-# ----------------------------------------------------------- value summaries
-def fmt_number(x, precision: int = DEFAULT_PRECISION) -> str:
-    if isinstance(x, (bool, np.bool_)):
-        return "true" if x else "false"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    x = float(x)
-    if x != x:
-        return "nan"
-    if x in (float("inf"), float("-inf")):
-        return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
-    return f"{x:.{precision}g}"
-
-
-def _summarised(v) -> bool:
-    """Whether fmt_value shows v as a summary (mean, norm) rather than its numbers."""
-    return v is not None and (np.ndim(v) > 1 or np.size(v) > 4)
-
-
-def fmt_value(v, precision: int = DEFAULT_PRECISION) -> Optional[str]:
-    """A short summary of a value: the number, a tiny vector, or mean and norm."""
-    if v is None:
-        return None
-    a = np.asarray(v)
-    if a.dtype.kind not in "biuf":
-        return clean_text(a)
-    if a.ndim == 0:
-        return fmt_number(a.item(), precision)
-    if a.size == 0:
-        return "empty"
-    if a.ndim == 1 and a.size <= 4:
-        return "[" + ", ".join(fmt_number(x, precision) for x in a.tolist()) + "]"
-    if a.dtype.kind == "b":
-        return f"{int(a.sum())} of {a.size} true"
-    with np.errstate(all="ignore"):
-        f = a.astype(np.float64)
-        return f"mean {fmt_number(f.mean(), precision)}  norm {fmt_number(np.sqrt((f * f).sum()), precision)}"
-
-
-def fmt_shape(shape, dtype: Optional[str] = None, float_dtype: str = "float64") -> str:
-    """`[3, 2]`, `[3, ?]`, with the dtype when it is not the graph's float type
-    (a scalar: the dtype alone, or nothing)."""
-    if shape is None:
-        text = "[?]"
-    elif shape == ():
-        text = ""
-    else:
-        text = "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
-    if dtype and dtype != float_dtype:
-        dt = {"float64": "f64", "float32": "f32", "int64": "int", "bool": "bool"}.get(dtype, dtype)
-        text = f"{text} {dt}" if text else dt
-    return text
 
 
 # -------------------------------------------------------------- the drawing
@@ -441,14 +345,17 @@ class _Drawer:
             v = self.value_of(i)
             if v is not None and np.ndim(v) == 0:
                 return fmt_value(v, self.precision)
-        span = node.span
-        if self.source_lines and span is not None and span.line == span.end_line \
-                and 0 < span.line <= len(self.source_lines) and not node.scope:
-            # an unnamed value of the program's own text: ∂loss/∂(h @ W2), not ∂loss/∂%49
-            text = self.source_lines[span.line - 1][span.column - 1:span.end_column - 1].strip()
-            if 0 < len(text) <= 14:
-                return f"({text})" if any(c in text for c in " +-*/@^") else text
+        text = self._source_text(node.span) if not node.scope else ""
+        if 0 < len(text) <= 14:  # an unnamed value by its text: ∂loss/∂(h @ W2), not ∂loss/∂%49
+            return f"({text})" if any(c in text for c in " +-*/@^") else text
         return f"%{i}"
+
+    def _source_text(self, span) -> str:
+        """The program text a one-line span covers ('' when there is none)."""
+        lines = self.source_lines
+        if not lines or span is None or span.line != span.end_line or not 0 < span.line <= len(lines):
+            return ""
+        return lines[span.line - 1][span.column - 1:span.end_column - 1].strip()
 
     def _node_label(self, i: int, part: str) -> str:
         node = self.nodes[i]
@@ -495,7 +402,7 @@ class _Drawer:
         if grad is not None:
             cells.append(f'<font color="{GRAD_COLOR}">grad {html_text(fmt_value(grad, self.precision))}</font>')
         # micrograd's "data | grad" side by side; a tensor's two summaries one above the other
-        wide = _summarised(self.value_of(i)) or _summarised(grad)
+        wide = summarised(self.value_of(i)) or summarised(grad)
         cols = 2 if len(cells) == 2 and not wide else 1
         table = ['<table border="0" cellborder="0" cellspacing="0" cellpadding="1">']
         for r in rows:

@@ -47,12 +47,9 @@ def _scalar_div(x, y):
     return math.copysign(math.inf, x) * math.copysign(1, y)
 
 
-def _scalar_max(x, y):
-    return x if x != x else y if y != y else max(x, y)  # NaN wins, as np.maximum
-
-
-def _scalar_min(x, y):
-    return x if x != x else y if y != y else min(x, y)
+def _nan_wins(pick):
+    """max or min on Python floats, with a NaN operand winning (as np.maximum/minimum)."""
+    return lambda x, y: x if x != x else y if y != y else pick(x, y)
 
 
 def _scalar_pow(x, y):
@@ -87,13 +84,13 @@ binary("maximum", forward=np.maximum,
        deriv="1 where x wins, 1/2 on ties",
        partials=("[{0} > {1}] + [{0} = {1}]/2", "[{1} > {0}] + [{0} = {1}]/2"),
        doc="elementwise maximum", symbol="max",
-       scalar=_scalar_max)
+       scalar=_nan_wins(max))
 binary("minimum", forward=np.minimum,
        vjp=lambda g, out, x, y: (g * _tie_share(y, x), g * _tie_share(x, y)),
        deriv="1 where x wins, 1/2 on ties",
        partials=("[{0} < {1}] + [{0} = {1}]/2", "[{1} < {0}] + [{0} = {1}]/2"),
        doc="elementwise minimum", symbol="min",
-       scalar=_scalar_min)
+       scalar=_nan_wins(min))
 
 
 def _atan2_vjp(g, out, y, x):

@@ -35,6 +35,7 @@ from timing import Row  # noqa: E402
 WORKLOADS = [
     ("seed_call", "seed per call"),
     ("mlp", "MLP"),
+    ("fit", "training"),
     ("elementwise", "elementwise chain"),
     ("scalar_chain", "deep scalar chain"),
     ("batch_rows", "million-row batch"),      # hook: written by another engineer; it reads the

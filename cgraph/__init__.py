@@ -9,7 +9,7 @@ Heavy modules load on first use, so `import cgraph` stays cheap.
 from .errors import CgraphError
 
 __version__ = "0.1.0"
-__all__ = ["CgraphError", "compile", "evaluate", "gradients", "Program", "__version__"]
+__all__ = ["CgraphError", "compile", "evaluate", "fit", "gradients", "Program", "__version__"]
 
 
 def __dir__():
@@ -21,4 +21,8 @@ def __getattr__(name):
         from . import program
 
         return getattr(program, name)
+    if name == "fit":
+        from .program import fit
+
+        return fit
     raise AttributeError(f"module 'cgraph' has no attribute {name!r}")

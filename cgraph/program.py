@@ -120,6 +120,16 @@ class Program:
         r = self.run(inputs, grad=True, of=of, wrt=wrt)
         return r.outputs[r.output], r.gradients
 
+    def fit(self, data, **options):
+        """Train the params to minimise the (scalar) output on `data` (a .csv/.npz/
+        .parquet path or a dict of arrays, rows first); the params are updated in
+        the returned `cgraph.train.FitResult` (history, params, steps), the program
+        is unchanged. Options as `cgraph.train.fit` (optimizer="adam", lr=...,
+        epochs=..., batch_size=...)."""
+        from .train import fit
+
+        return fit(self, data, **options)
+
     def build(self, inputs: Optional[dict] = None, grad: bool = False, of=None, wrt=None,
               all_names: bool = False):
         """The graph (static: not run) for these inputs' shapes, with its backward part."""
@@ -354,6 +364,11 @@ def compile(source: str, file: str = "<expr>", **options) -> Program:
 
 def evaluate(source: str, inputs: Optional[dict] = None, **options) -> dict:
     return Program(source, **options).evaluate(inputs)
+
+
+def fit(source: str, data, *, mode: Optional[str] = None, dtype: str = "float64", **options):
+    """Train a program's params on `data`; see `Program.fit`."""
+    return Program(source, mode=mode, dtype=dtype).fit(data, **options)
 
 
 def gradients(source: str, inputs: Optional[dict] = None, of: Optional[str] = None,

@@ -26,7 +26,7 @@ def loop_reference(program, rows: dict, shared: dict, grad: bool, of=None, wrt=N
     outs, grads, total = {}, {}, {}
     for r in range(n):
         feed = dict(shared)
-        feed.update({k: float(v[r]) for k, v in rows.items()})
+        feed.update({k: v[r] if np.ndim(v[r]) else float(v[r]) for k, v in rows.items()})
         res = program.run(feed, grad=grad, of=of, wrt=wrt)
         for name, v in res.outputs.items():
             outs.setdefault(name, []).append(np.asarray(v))
@@ -232,6 +232,10 @@ def test_examples_batched_equal_loop(path, text, mode):
         pytest.skip("no scalar leaves to batch over")
     rng = np.random.default_rng(3)
     rows = {n: rng.uniform(0.5, 2.0, 4) for n in scalars}
+    # an input of a known tensor shape is a column of one tensor per row (fit's data)
+    rows.update({n: rng.uniform(0.5, 2.0, (4,) + tuple(g.nodes[i].shape))
+                 for n, i in g.leaves.items() if g.nodes[i].op.name == "input"
+                 and g.nodes[i].shape and None not in g.nodes[i].shape})
     outs = list(g.outputs.values())
     grad = bool(outs) and g.nodes[outs[0]].shape == ()
     check_rows(text, rows, grad=grad, mode=mode)

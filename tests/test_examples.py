@@ -301,15 +301,23 @@ def test_every_example_has_a_header_saying_what_and_how(path):
     text = "\n".join(head)
     if name not in ("seed.cg",):  # the seed is the tutorial's own six lines
         assert len(head) >= 5, f"{name}: say what it shows"
-        assert re.search(r"cgraph (eval|grad)", text), f"{name}: say how to run it"
+        assert re.search(r"cgraph (eval|grad|fit)", text), f"{name}: say how to run it"
     if EAGER_MARK.search(source(name)):
         assert "--mode eager" in text
 
 
 def header_commands() -> list:
+    """The `cgraph ...` lines of every header (a line ending in a backslash goes on
+    on the next one)."""
     cmds = []
     for path in EXAMPLES:
-        for line in header(path):
+        joined, lines = [], header(path)
+        for line in lines:
+            if joined and joined[-1].endswith("\\"):
+                joined[-1] = joined[-1][:-1].rstrip() + " " + line.lstrip("#").strip()
+            else:
+                joined.append(line)
+        for line in joined:
             m = re.match(r"#\s+(cgraph \S.*?)(?:\s{2,}.*)?$", line)
             if m:
                 cmds.append((os.path.basename(path), m.group(1)))
@@ -329,7 +337,7 @@ def test_the_commands_in_the_headers_run(tmp_path, monkeypatch):
         words = shlex.split(cmd)
         assert words[0] == "cgraph"
         for i, w in enumerate(words[:-1]):     # files written go to tmp_path
-            if w in ("-o", "--out"):
+            if w in ("-o", "--out", "--plot", "--save", "--log"):
                 words[i + 1] = str(tmp_path / f"{name}.{words[i + 1].rsplit('/', 1)[-1]}")
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):

@@ -288,6 +288,8 @@ def _example_inputs(prog) -> dict:
         if isinstance(st, A.Input):
             shape = tuple(int(d.value) if isinstance(d, A.Num) else 3 for d in (st.shape or ()))
             out[st.name] = rng.uniform(0.5, 1.5, shape)
+            if "label" in st.name:  # class labels are whole numbers
+                out[st.name] = np.floor(out[st.name] * 2)
     return out
 
 

@@ -165,7 +165,7 @@ def test_ops_known_by_name_elsewhere_are_registered():
     import inspect
 
     from cgraph import execute
-    from cgraph.cli import nonfinite as numerics
+    from cgraph import nonfinite as numerics
 
     assert execute.FRESH <= set(R.REGISTRY), execute.FRESH - set(R.REGISTRY)
     src = inspect.getsource(numerics.describe)

@@ -50,9 +50,9 @@ def run_rows(program, table, shared: Optional[Mapping] = None, grad: bool = Fals
     feed_rows = program.feed({k: np.asarray(v) for k, v in t.values.items()})
     n = None
     for name, arr in feed_rows.items():
-        if arr.ndim != 1:
-            raise CgraphError(f"column '{name}' must be 1-D (one value per row), got shape "
-                              f"{list(arr.shape)}", kind="value")
+        if arr.ndim < 1:
+            raise CgraphError(f"column '{name}' must have one value per row, got a single "
+                              f"number", kind="value")
         if n is None:
             n = arr.shape[0]
         elif arr.shape[0] != n:
@@ -83,15 +83,16 @@ def _single_row_graph(program, rows, feed_shared, grad, of, wrt, all_names):
     from .. import pipeline
     from ..shape_math import fmt
 
-    shapes = {name: () for name in rows}
+    shapes = dict(rows)
     shapes.update({k: v.shape for k, v in feed_shared.items()})
     c = pipeline.front(program, shapes=shapes, given=dict.fromkeys(shapes), of=of, grad=grad,
                        wrt=wrt)
     g = c.graph
-    for name in rows:
+    for name, shape in rows.items():
         node = g.nodes[g.leaves[name]]
-        if node.shape != ():
-            raise CgraphError(f"column '{name}' gives one number per row, but '{name}' has shape "
+        if node.shape != tuple(shape):
+            what = "one number" if shape == () else f"a value of shape {fmt(shape)}"
+            raise CgraphError(f"column '{name}' gives {what} per row, but '{name}' has shape "
                               f"{fmt(node.shape)}", kind="shape", span=node.span,
                               hint="a table's columns are scalar leaves; give tensors as "
                                    "NAME=VALUE (shared by every row)").with_source(program.file,
@@ -134,8 +135,8 @@ _PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # program -> 
 
 def _compiled(program, rows, feed_shared, n, grad, of, wrt, all_names) -> _Compiled:
     """The batched plan for these rows, shared values and chunk size (cached per program)."""
-    key = (tuple(rows), tuple((k, v.shape, v.dtype.str) for k, v in sorted(feed_shared.items())),
-           n, grad, of, tuple(wrt) if wrt is not None else None, all_names)
+    key = (tuple(rows.items()),
+           tuple((k, v.shape, v.dtype.str) for k, v in sorted(feed_shared.items())), n, grad, of, tuple(wrt) if wrt is not None else None, all_names)
     cache = _PLANS.setdefault(program, {})
     hit = cache.get(key)
     if hit is None:
@@ -164,7 +165,7 @@ def _chunk_size(program, rows, feed_shared, n, grad, of, wrt, all_names) -> int:
 
 def _run_rows_static(program, t, feed_rows, feed_shared, n, grad, of, wrt, all_names,
                      chunk_rows) -> BatchResult:
-    rows = list(feed_rows)
+    rows = {k: v.shape[1:] for k, v in feed_rows.items()}  # name -> the shape of one row
     size = int(chunk_rows) if chunk_rows else _chunk_size(program, rows, feed_shared, n, grad, of,
                                                           wrt, all_names)
     size = max(1, min(size, n))

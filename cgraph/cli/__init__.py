@@ -15,7 +15,7 @@ Layout (each module's docstring documents its public helpers):
                  `read_values`, `open_program`);
 - `output.py`    `Printer`: JSON, plain text, or Rich tables on a terminal;
 - `explain.py`   grad --explain; `fdcheck.py` grad --check; `jacobian.py` jacobian;
-- `nonfinite.py` the first NaN/inf and where it came from;
+- `nonfinite.py` the warning (or --strict error) for a NaN/inf result;
 - `cgraph/atomic.py` (shared with the library) writes every output file atomically.
 
 Plug-ins: `cgraph/cli/cmd_draw.py` and `cgraph/cli/cmd_batch.py` add their

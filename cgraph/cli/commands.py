@@ -172,7 +172,7 @@ def _gradient_table(printer, program, result, values, out) -> None:
                 else g.nodes[i].attrs.get("default")
         if value is None:  # an intermediate named by --wrt, freed by the plan
             if everything is None:
-                from .nonfinite import all_values
+                from ..nonfinite import all_values
 
                 everything = all_values(result, program.feed(values))
             value = everything[i]

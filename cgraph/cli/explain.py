@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from .nonfinite import all_values
+from ..nonfinite import all_values
 from .output import fmt_number, shape_text
 
 _ATOM = re.compile(r"[\w.#]+|\d[\w.+\-]*|∂[\w.#]+/∂[\w.#]+")

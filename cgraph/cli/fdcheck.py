@@ -82,7 +82,7 @@ def _base_value(result, values: dict, name: str):
 
 
 def fd_check(program, result, values: dict, of=None, seed: int = 0) -> Report:
-    from .nonfinite import silenced_prints
+    from ..nonfinite import silenced_prints
 
     ref = _reference(program)
     out = result.output

@@ -324,7 +324,7 @@ def check_output(opts, out) -> None:
         raise UsageError("the output file name is empty", "give -o FILE (or - for standard output)")
     if not os.path.exists(out):
         return
-    inputs = [getattr(opts, "source", None), getattr(opts, "inputs", None)]
+    inputs = [getattr(opts, k, None) for k in ("source", "inputs", "data", "val_data", "init")]
     inputs += [w.split("=@", 1)[1] for w in (getattr(opts, "values", None) or []) if "=@" in w]
     for path in inputs:
         if path and path != STDIN and os.path.exists(path):

@@ -60,7 +60,7 @@ class Options:
 class Param(Frozen):
     """One argument (no `decls`) or option (`decls` = its flags) of a command.
 
-    kind: `str`, `int`, `bool` (a flag: present -> True), a tuple of allowed
+    kind: `str`, `int`, `float`, `bool` (a flag: present -> True), a tuple of allowed
     strings (a choice), or `list` (an argument taking every remaining word).
     """
 
@@ -77,6 +77,11 @@ class Param(Frozen):
         """The value of `text` for this option, as Typer would give it;
         ValueError when Typer would refuse it."""
         kind = self.kind
+        if kind is float:
+            value = float(text)
+            if self.min is not None and value < self.min:
+                raise ValueError(f"{value} < {self.min}")
+            return value
         if kind is int:
             value = int(text)
             if self.min is not None and value < self.min:

@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TORCH  := $(VENV)/.torch
 
 .PHONY: demo test bench fuzz tables clean
 
@@ -21,7 +22,17 @@ demo: $(STAMP)
 	$(BIN)/cgraph draw examples/seed.cg -o docs/seed.svg
 	@echo "wrote docs/seed.svg"
 
-test: $(STAMP)
+# PyTorch's CPU build, for the tests that compare cgraph's optimisers (and, where
+# torch is there, its training) with torch itself. Only from a wheel already on this
+# machine (pip's find-links; --no-index: never a multi-GB download): elsewhere those
+# tests skip and the formula tests still run.
+$(TORCH): $(STAMP)
+	@if $(BIN)/python -m pip install --quiet --no-index --no-deps 'torch==2.13.0' 2>/dev/null; then \
+	  $(BIN)/python -m pip install --quiet 'torch==2.13.0'; \
+	else echo "torch is not on this machine: the comparisons with torch are skipped"; fi
+	touch $(TORCH)
+
+test: $(STAMP) $(TORCH)
 	$(BIN)/python -m pytest
 
 # Long fuzzing (tests/test_fuzz.py, issue 9): every fuzz test takes CGRAPH_FUZZ_EXAMPLES

@@ -445,3 +445,21 @@ def test_rnn_example_scaled_per_row():
         pytest.skip("examples/rnn.cg changed")
     text = text.replace("const xs = randn([6, 2], seed=1)", "xs = randn([6, 2], seed=1) * s")
     check_rows(text, {"s": np.array([0.5, 1.0, -2.0, 0.1])}, chunk_rows=3)
+
+
+def test_a_shared_weight_under_vector_rows_sums_as_one_matrix_product():
+    """x: one vector per row, W shared: Σ_r x_rᵀ g_r is computed as one [p, n] @ [n, q]
+    product (vectorize._summed_matmul) and equals the per-row loop."""
+    rng = np.random.default_rng(5)
+    src = "input x: [4]\ninput W: [4, 3]\nh = tanh(x @ W)\nY = sum(h * h)\n"
+    rows = {"x": rng.normal(size=(9, 4))}
+    result = check_rows(src, rows, shared={"W": rng.normal(size=(4, 3))}, grad=True)
+    assert result.shared_gradients["W"].shape == (4, 3)
+    from cgraph.batch import rows as batch_rows
+
+    program = Program(src)
+    run_rows(program, rows, {"W": np.ones((4, 3))}, grad=True)
+    plans = batch_rows._PLANS[program].values()
+    big = max(plans, key=lambda c: max(len(n.shape or ()) for n in c.plan.graph.nodes))
+    assert all(not (n.op.name == "matmul" and len(n.shape) == 3) for n in big.plan.graph.nodes
+               if n.shape is not None)

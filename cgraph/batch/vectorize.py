@@ -171,8 +171,29 @@ def batch_graph(g: Graph, rows: Iterable[str], n: int, targets: Iterable[int]):
 def shared_total(gb: Graph, i: int, batched: bool, n: int) -> int:
     """The sum over rows of a per-row value (the gradient of a shared leaf)."""
     if batched:
+        fused = _summed_matmul(gb, i, n)
+        if fused is not None:
+            return fused
         return gb.add("sum", [i], {"axis": [0], "keepdims": False})
     return gb.add("mul", [i, gb.const(float(n))])
+
+
+def _summed_matmul(gb: Graph, i: int, n: int):
+    """Σ_r A_r @ B_r as one matrix product, [p, n·k] @ [n·k, q], when node i is a
+    batched matmul of [n, p, k] by [n, k, q] (a shared weight's gradient, xᵀ·g
+    per row): the [n, p, q] per-row products are never made."""
+    node = gb.nodes[i]
+    if node.op.name != "matmul" or len(node.shape or ()) != 3:
+        return None
+    a, b = (gb.nodes[j] for j in node.inputs)
+    if len(a.shape or ()) != 3 or len(b.shape or ()) != 3 or a.shape[0] != n or b.shape[0] != n:
+        return None
+    _, p, k = a.shape
+    q = b.shape[2]
+    at = gb.add("transpose", [a.id], {"axes": [1, 0, 2]})
+    left = gb.add("reshape", [at], {"shape": [int(p), int(n * k)]})
+    right = gb.add("reshape", [b.id], {"shape": [int(n * k), int(q)]})
+    return gb.add("matmul", [left, right])
 
 
 # -------------------------------------------------------------------- rules

@@ -257,7 +257,8 @@ class _Progress:
         if self.task is None or record["batch"] == 1:
             if self.task is not None:
                 self.bar.remove_task(self.task)
-            self.task = self.bar.add_task("", total=None, epoch=record["epoch"], loss="")
+            self.task = self.bar.add_task("", total=record["batches"], epoch=record["epoch"],
+                                          loss="")
             self.total = self.rows = 0
         self.total += record["loss"]
         self.rows += 1

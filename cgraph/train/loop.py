@@ -112,6 +112,7 @@ def _fit(program, data, values, of, wrt, optimizer, epochs, batch_size, shuffle,
     lr_at(lr_schedule, base_lr, 0, epochs, step_size, gamma, lr_min)  # a wrong name fails now
     n = train.rows
     size = min(int(batch_size or n), n)
+    batches = -(-n // size)
     settings = {"optimizer": opt.name, "batch_size": size, "seed": int(seed),
                 "shuffle": bool(shuffle), "output": obj.output, "trained": obj.trained}
     history: list = []
@@ -140,8 +141,8 @@ def _fit(program, data, values, of, wrt, optimizer, epochs, batch_size, shuffle,
                 opt.step(params, grads)
                 steps += 1
                 total += loss * len(idx)
-                record = {"epoch": epoch + 1, "batch": b + 1, "step": steps, "loss": loss,
-                          "lr": opt.lr, **({"grad_norm": norm} if norm is not None else {})}
+                record = {"epoch": epoch + 1, "batch": b + 1, "batches": batches, "step": steps,
+                          "loss": loss, "lr": opt.lr, **({"grad_norm": norm} if norm is not None else {})}
                 if logf:
                     logf.write(json.dumps(record) + "\n")
                     logf.flush()

@@ -1,7 +1,7 @@
 """Walks over the AST, iterative (deep nesting cannot exhaust the stack):
 statements in program order, an expression's children, the names a block
-binds, the program's free names (its implicit inputs), and the names
-grad/jacobian/hessian differentiate by."""
+binds, the program's free names (its implicit inputs), every call, the names
+grad/jacobian/hessian differentiate by, and the files load() reads."""
 from __future__ import annotations
 
 from . import ast as A
@@ -93,9 +93,8 @@ def free_names(program: A.Program, constants=()) -> set:
     return used - bound
 
 
-def derivative_targets(body) -> set:
-    """The names grad/jacobian/hessian in `body` differentiate by (their x)."""
-    found = set()
+def calls(body):
+    """Every call in `body`'s expressions (functions' bodies included)."""
     exprs = [getattr(st, k) for st in statements(body, into_functions=True)
              for k in ("value", "cond", "args", "conds") if getattr(st, k, None) is not None]
     while exprs:
@@ -103,8 +102,19 @@ def derivative_targets(body) -> set:
         if isinstance(e, (list, tuple)):
             exprs.extend(e)
             continue
-        if type(e) is A.Call and e.func in ("grad", "jacobian", "hessian") and len(e.args) == 2 \
-                and type(e.args[1]) is A.Name:
-            found.add(e.args[1].id)
+        if type(e) is A.Call:
+            yield e
         exprs.extend(children(e))
-    return found
+
+
+def derivative_targets(body) -> set:
+    """The names grad/jacobian/hessian in `body` differentiate by (their x)."""
+    return {e.args[1].id for e in calls(body)
+            if e.func in ("grad", "jacobian", "hessian") and len(e.args) == 2
+            and type(e.args[1]) is A.Name}
+
+
+def load_paths(body) -> set:
+    """The files `load("...")` calls in `body` read (literal paths only)."""
+    return {e.args[0].value for e in calls(body)
+            if e.func == "load" and e.args and type(e.args[0]) is A.Str}

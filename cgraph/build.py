@@ -20,7 +20,7 @@ from . import shape_math as S
 from .ast_walk import bound_names, children, derivative_targets
 from .build_deps import freeze, leaves_only, unknown_dim
 from .autodiff import backward, jacobian_rows
-from .errors import CgraphError, Diagnostic, nearest
+from .errors import CgraphError, Diagnostic, OverLimit, nearest
 from .records import Record
 from .ir import Graph
 from .source import Span
@@ -195,6 +195,8 @@ class Builder:
                 if self.g.eager:
                     raise exc.with_source(self.prog.file, self.prog.source)
                 self.errors.extend(exc.errors)
+                if isinstance(exc, OverLimit):
+                    raise _Abort() from None
 
     @property
     def top(self) -> bool:
@@ -512,6 +514,8 @@ class Builder:
                 if self.g.eager:
                     raise
                 self.errors.extend(exc.errors)
+                if isinstance(exc, OverLimit):
+                    raise _Abort() from None
                 results.append(self.poison(node.span))
         return results[0]
 

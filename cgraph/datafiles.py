@@ -51,6 +51,10 @@ class DataFileError(ValueError):
 
 
 # ------------------------------------------------------------------ helpers
+class MemoryLimit(DataFileError):
+    """A file's array is larger than the memory limit (a value error, not a usage one)."""
+
+
 def split_ref(ref: str) -> tuple[str, Optional[str]]:
     """'data.npz:W' -> ('data.npz', 'W'); anything else -> (ref, None)."""
     head, sep, key = ref.rpartition(":")
@@ -177,13 +181,26 @@ def _npz_pick(members: dict, key, path):
     return members[key], key
 
 
-def _member(zf, members: dict, key, path) -> np.ndarray:
+def _member(zf, members: dict, key, path, max_bytes: Optional[int] = None) -> np.ndarray:
+    """One member; with `max_bytes`, one whose array (as float64) would take more is
+    refused from its header, before its data is read or inflated."""
     info, name = _npz_pick(members, key, path)
     if info.file_size > MAX_LOAD_BYTES:
         raise DataFileError(f"{path}: array '{name}' is {info.file_size} bytes "
                             f"uncompressed, over the {MAX_LOAD_BYTES}-byte limit")
     with zf.open(info) as member:
-        data = member.read(MAX_LOAD_BYTES + 1)
+        if max_bytes is not None:
+            head = io.BytesIO(member.read(1 << 16))  # a .npy header is at most 64 KiB here
+            shape, _ = _npy_header(head, f"{path}:{name}")
+            need = 8 * math.prod(shape)
+            if need > max_bytes:
+                raise MemoryLimit(f"{path}: array '{name}' has shape {list(shape)}, which would "
+                                  f"take {need:,} bytes, more than the memory limit of "
+                                  f"{max_bytes:,} bytes", hint="use a smaller array, or raise "
+                                  "the limit (--max-memory; max_memory= in Python)")
+            data = head.getvalue() + member.read(MAX_LOAD_BYTES + 1 - len(head.getvalue()))
+        else:
+            data = member.read(MAX_LOAD_BYTES + 1)
     return _read_npy_stream(io.BytesIO(data), f"{path}:{name}", len(data))
 
 
@@ -209,12 +226,15 @@ def npz_keys(path) -> list[str]:
     return _with_npz(path, lambda zf, members: sorted(members))
 
 
-def read_npz_values(path) -> dict:
+def read_npz_values(path, max_bytes: Optional[int] = None, only=None) -> dict:
     """Every array of an .npz archive, by name (for `--inputs data.npz`); the archive
-    is opened once, so 20,000 members take time linear in their number."""
+    is opened once, so 20,000 members take time linear in their number. A member
+    over `max_bytes` is refused from its header (`MemoryLimit`). With `only` (a set
+    of names), the other members are not read: they map to 0.0."""
     where = os.fspath(path)
-    return _with_npz(path, lambda zf, members: {k: _member(zf, members, k, where)
-                                               for k in sorted(members)})
+    return _with_npz(path, lambda zf, members: {
+        k: _member(zf, members, k, where, max_bytes) if only is None or k in only
+        else np.float64(0.0) for k in sorted(members)})
 
 
 # ---------------------------------------------------------------------- csv

@@ -103,6 +103,10 @@ class NotScalar(CgraphError):
     """A gradient was asked of an output that is not a scalar."""
 
 
+class OverLimit(CgraphError):
+    """The run passed a limit of the whole run (memory): building stops there."""
+
+
 def use_color(stream=None) -> bool:
     """Colour only on a terminal and never with NO_COLOR set."""
     stream = stream or sys.stderr

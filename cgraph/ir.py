@@ -16,7 +16,7 @@ import numpy as np
 from . import ops  # noqa: F401  (declares every op before a graph can use one)
 from . import registry as R
 from . import shape_math as S
-from .errors import CgraphError, Diagnostic
+from .errors import CgraphError, Diagnostic, OverLimit
 from .notation import Sym
 from .source import NOWHERE, Span
 
@@ -65,6 +65,7 @@ class Graph:
         self.scope: tuple = ()             # function-call clusters, for drawing
         self.warnings: list[Diagnostic] = []
         self._random_calls = 0
+        self.held = 0                      # bytes of the values above (own buffers only)
 
     # ------------------------------------------------------------ building
     def add(self, op, inputs: Sequence[int] = (), attrs: Optional[dict] = None,
@@ -98,11 +99,28 @@ class Graph:
             if not self.eager:  # folded: the node becomes the constant it computes
                 node.op, node.inputs, node.attrs = R.get("const"), (), {"value": value}
             node.shape, node.dtype = tuple(np.shape(value)), _dtype_name(value)
+            self.hold(value, node)
         self.values.append(value)
         self.varies.append(pending or (any(self.varies[i] for i in inputs) and node.op.name != "const"))
         if op.name in ("print", "assert"):
             self.effects.append(node.id)
         return node.id
+
+    def hold(self, value, node: Optional[Node] = None) -> None:
+        """Count a value the graph keeps (eager: every value, for the backward pass;
+        static: folded constants) against the memory limit of the whole run."""
+        if type(value) is np.ndarray and value.base is None:
+            self.held += value.nbytes
+            if self.held > self.max_bytes:
+                if node is not None:
+                    self.nodes.pop()
+                raise OverLimit([Diagnostic(
+                    "value", f"the run would hold {human_bytes(self.held)} of values by here "
+                    f"({'every value eager mode keeps for the backward pass' if self.eager else 'constants computed while building'}), "
+                    f"more than the memory limit of {human_bytes(self.max_bytes)}",
+                    node.span if node is not None else self.span,
+                    "make the values smaller, or raise the limit (--max-memory; max_memory= in "
+                    "Python)")])
 
     def check_size(self, shape) -> None:
         if shape is not None and len(shape) > MAX_RANK:  # NumPy's iterators stop at 32 axes

@@ -292,6 +292,17 @@ def make_plan(c: Compiled, keep_all: bool = False) -> Compiled:
         need = g.needed(targets + list(c.grad_ids.values()) + list(g.effects))
         targets = [i for i in range(len(g.nodes)) if need[i]]
     c.plan = Plan(c.graph, targets)
+    g = c.graph
+    need = c.plan.peak_bytes + g.held
+    if need > g.max_bytes:  # the whole run, checked before anything runs
+        from .ir import human_bytes
+
+        raise CgraphError(f"the run needs {human_bytes(need)} at its peak (its memory plan: "
+                          f"{human_bytes(c.plan.peak_bytes)} of values live at once, "
+                          f"{human_bytes(g.held)} of constants), more than the memory limit of "
+                          f"{human_bytes(g.max_bytes)}", kind="value",
+                          hint="make the values smaller, or raise the limit (--max-memory; "
+                               "max_memory= in Python)")
     return c
 
 

@@ -855,3 +855,73 @@ def test_warnings_name_the_data_and_the_constants():
 def test_makefile_has_a_fuzz_target():
     text = (ROOT / "Makefile").read_text()
     assert re.search(r"^fuzz:", text, re.M) and "CGRAPH_FUZZ_EXAMPLES" in text
+
+
+# ------------------------------------------- threads and bad bytes (issue 19)
+_ELEMENTWISE = ["sin({})", "tanh({})", "exp(-abs({}))", "({} * {})", "({} + 0.5 * {})",
+                "sigmoid({})", "maximum({}, 0.1)", "square({})"]
+
+
+@st.composite
+def elementwise_programs(draw):
+    """sum(f(x)) for a random composition f of elementwise ops over one input x."""
+    e = "x"
+    for _ in range(draw(st.integers(1, 6))):
+        form = draw(st.sampled_from(_ELEMENTWISE))
+        e = form.format(*[e] * form.count("{}"))
+    return f"input x\nY = sum({e})\n"
+
+
+@fuzz_settings(default=6)
+@given(source=elementwise_programs(), mode=st.sampled_from(["static", "eager"]))
+def test_one_program_from_four_threads_with_large_inputs(source, mode):
+    """A compiled program called from 4 threads at once on 100,000-element inputs
+    gives each thread the numbers a lone call gives (no shared buffer leaks)."""
+    prog = Program(source, mode=mode)
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=100_000) for _ in range(4)]
+    alone = [prog.gradients({"x": x}) for x in xs]
+    got: dict = {}
+
+    def work(k):
+        for _ in range(3):
+            got.setdefault(k, []).append(prog.gradients({"x": xs[k]}))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    with watchdog():
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for k in range(4):
+        assert len(got[k]) == 3
+        for value, grads in got[k]:
+            assert value == alone[k][0]
+            np.testing.assert_array_equal(grads["x"], alone[k][1]["x"])
+
+
+_GOOD_LINES = ["a+b", "a*b", "sin(a) - b", "a^2 + b", "(a+b)*(b-a)"]
+_BAD_BYTES = [b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\x80abc"]
+
+
+@fuzz_settings(default=12)
+@given(lines=st.lists(st.one_of(st.sampled_from(_GOOD_LINES).map(str.encode),
+                                st.tuples(st.sampled_from(_GOOD_LINES), st.sampled_from(_BAD_BYTES),
+                                          st.integers(0, 8)).map(
+                                    lambda t: (t[0][:t[2]] + "\x00").encode().replace(
+                                        b"\x00", t[1]) + t[0][t[2]:].encode())),
+                      min_size=1, max_size=6))
+def test_batch_with_bad_bytes_gives_every_member_its_result(lines):
+    """`cgraph batch - --json` over lines some of which are not UTF-8: one result or
+    one error per line, in order; every good line computes."""
+    r = cli("batch", "-", "a=2", "b=3", "--json", stdin=b"\n".join(lines) + b"\n")
+    assert_clean(r, json_mode=True)
+    results = json.loads(r.stdout)["results"]
+    assert len(results) == len(lines)
+    for line, res in zip(lines, results):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            assert res["error"]["kind"] == "syntax" and "UTF-8" in res["error"]["message"]
+        else:
+            assert "outputs" in res, res

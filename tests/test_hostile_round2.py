@@ -276,3 +276,85 @@ def test_the_default_memory_limit_follows_the_process_limit():
 def test_a_long_run_of_bad_characters_is_quoted_in_part():
     out = cli("eval", "Y = 1 " + "$" * 100_000)
     assert out.code == 1 and "(100,000 characters)" in out.stderr and len(out.stderr) < 2_000
+
+
+# ------------------------------------------------ limits of the whole run (§4)
+MEM_LOOP = "x = zeros([1000000])\nfor i in range(200):\n    x = x + ones([1000000]) * i\noutput x\n"
+
+
+@pytest.mark.parametrize("mode", ["static", "eager"])
+def test_max_memory_holds_for_the_whole_run(tmp_path, mode):
+    """200 tensors of 8 MB each under --max-memory 100M: refused once, located,
+    not one message per iteration (static: the constants folded while building;
+    eager: the values kept for the backward pass)."""
+    src = tmp_path / "mem.cg"
+    src.write_text(MEM_LOOP)
+    out = cli("eval", src, "--mode", mode, "--max-memory", "100M")
+    assert out.code == 1, out
+    assert out.stderr.count("more than the memory limit") == 1, out.stderr
+    assert "mem.cg:3:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_static_plan_over_the_limit_is_refused_before_it_runs():
+    import cgraph
+
+    src = "input x: [n]\nA = outer(x, x)\nB = outer(x, x * 2)\ny = sum(A @ B)\n"
+    # each tensor (32 MB) is under the limit; the plan holds several at once
+    with pytest.raises(cgraph.CgraphError) as e:
+        cgraph.compile(src, max_memory=60_000_000).gradients({"x": np.ones(2000)})
+    assert "at its peak" in e.value.message and e.value.kind == "value"
+    assert cgraph.compile(src, max_memory=60_000_000).gradients({"x": np.ones(100)})[0] > 0
+
+
+def test_an_npz_member_over_the_limit_is_refused_from_its_header(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros(2_000_000), y=np.ones(3))
+    out = cli("eval", "sum(x)", "--inputs", tmp_path / "d.npz", "--max-memory", "1M")
+    assert out.code == 1 and "memory limit" in out.stderr and "'x'" in out.stderr, out
+
+
+def test_only_the_npz_members_the_program_names_are_read(tmp_path):
+    """A member the program has no name for is never read: a damaged one does not
+    matter, and it is still an unknown name."""
+    import zipfile
+
+    path = tmp_path / "d.npz"
+    np.savez(path, y=np.ones(3))
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("junk.npy", b"\x93NUMPY not an array at all")
+    out = cli("eval", "sum(y)", "--inputs", path)
+    assert out.code == 1 and "which the program does not have" in out.stderr, out
+    assert "junk" in out.stderr and "not a valid .npy" not in out.stderr
+    out = cli("eval", "sum(y) + junk", "--inputs", path)
+    assert out.code == 2 and "not a valid .npy" in out.stderr, out
+
+
+def test_csv_batch_column_names_are_nfkc_normalised(tmp_path):
+    import unicodedata
+
+    csv = tmp_path / "rows.csv"
+    csv.write_text("ﬁ," + unicodedata.normalize("NFD", "é") + "\n1,2\n3,4\n", encoding="utf-8")
+    out = cli("eval", "Y = fi * 2 + é", "--inputs", csv, "--json")
+    assert out.code == 0, out
+    assert out.json["outputs"]["Y"]["value"] == [4.0, 10.0]
+
+
+def test_an_output_may_not_replace_a_file_the_program_loads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save("w.npy", np.ones(3))
+    (tmp_path / "ld.cg").write_text('W = load("w.npy")\nY = sum(W * x)\n')
+    (tmp_path / "rows.csv").write_text("x\n1\n2\n")
+    before = (tmp_path / "w.npy").read_bytes()
+    for args in (["draw", "ld.cg", "x=2", "-o", "w.npy", "--format", "dot"],
+                 ["eval", "ld.cg", "--inputs", "rows.csv", "--out", "w.npy"]):
+        out = cli(*args)
+        assert out.code == 2 and "is the input w.npy" in out.stderr, out
+    assert (tmp_path / "w.npy").read_bytes() == before
+
+
+def test_drawing_the_backward_pass_of_a_10000_step_chain_collapses_it(tmp_path):
+    """It used to collapse to 200 nodes and then spend minutes in the renderer."""
+    src = tmp_path / "chain.cg"
+    src.write_text("input x\nfor i in range(10000):\n    x = sin(x)*0.999 + 0.1\noutput x\n")
+    out = cli("draw", src, "x=0.5", "--backward", "-o", tmp_path / "c.svg", "--json")
+    assert out.code == 0, out
+    assert out.json["nodes"] <= 50 and (tmp_path / "c.svg").read_text().startswith("<?xml")

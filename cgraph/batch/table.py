@@ -4,6 +4,7 @@ and `BatchResult`."""
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -38,6 +39,7 @@ def read_table(path) -> Table:
         raise DataFileError(f"{path} has no header row: the first row must name the columns",
                             hint="e.g. a,b,c — one input of the program per column")
     seen = set()
+    header = [unicodedata.normalize("NFKC", name) for name in header]  # as names in source
     for j, name in enumerate(header):
         if not name:
             raise DataFileError(f"{path}: row 1, column {j + 1}: the column has no name",
@@ -91,6 +93,11 @@ def as_table(table) -> Table:
             return read_table(table)
         except DataFileError as exc:
             raise CgraphError(exc.message, kind="value", hint=exc.hint) from None
-    values = {str(k): v for k, v in dict(table).items()}
+    values = {}
+    for k, v in dict(table).items():
+        name = unicodedata.normalize("NFKC", str(k))  # as names in source ('ﬁ' is 'fi')
+        if name in values:
+            raise CgraphError(f"the column '{k}' is given twice (as '{name}')", kind="usage")
+        values[name] = v
     return Table(list(values), values, 1)
 

@@ -245,16 +245,24 @@ def parse_assignment(word: str, max_bytes: Optional[int] = None):
     return name, parse_value(name, text.strip(), max_bytes)
 
 
-def read_inputs_file(path: str) -> dict:
-    """--inputs: a .json object (name -> value) or an .npz archive."""
+def read_inputs_file(path: str, max_bytes: Optional[int] = None, only=None) -> dict:
+    """--inputs: a .json object (name -> value) or an .npz archive (a member over
+    `max_bytes` refused from its header, before it is read)."""
     from .. import datafiles
+    from ..errors import CgraphError
 
     ext = os.path.splitext(path)[1].lower()
     try:
         if ext == ".json":
             return datafiles.read_json_values(path)
         if ext == ".npz":
-            return datafiles.read_npz_values(path)
+            if max_bytes is None:
+                from ..ir import default_max_bytes
+
+                max_bytes = default_max_bytes()
+            return datafiles.read_npz_values(path, max_bytes=max_bytes, only=only)
+    except datafiles.MemoryLimit as exc:
+        raise CgraphError(exc.message, kind="value", hint=exc.hint) from None
     except datafiles.DataFileError as exc:
         raise UsageError(exc.message, exc.hint) from None
     except OSError as exc:
@@ -266,7 +274,7 @@ def read_inputs_file(path: str) -> dict:
 def read_values(words, inputs_file: Optional[str] = None, max_bytes: Optional[int] = None) -> dict:
     """Every value given: the --inputs file first, NAME=VALUE words over it.
     A .npy file whose array is over `max_bytes` is refused before it is read."""
-    values = read_inputs_file(inputs_file) if inputs_file else {}
+    values = read_inputs_file(inputs_file, max_bytes) if inputs_file else {}
     seen = set()
     for word in words or ():
         name, value = parse_assignment(word, max_bytes)
@@ -326,6 +334,7 @@ def check_output(opts, out) -> None:
         return
     inputs = [getattr(opts, k, None) for k in ("source", "inputs", "data", "val_data", "init")]
     inputs += [w.split("=@", 1)[1] for w in (getattr(opts, "values", None) or []) if "=@" in w]
+    inputs += sorted(_loaded_files(getattr(opts, "source", None)))
     for path in inputs:
         if path and path != STDIN and os.path.exists(path):
             try:
@@ -335,6 +344,22 @@ def check_output(opts, out) -> None:
             if same:
                 raise UsageError(f"the output {out} is the input {path}: writing it would replace "
                                  "the input", "write the output to another file")
+
+
+def _loaded_files(source) -> set:
+    """The files the program reads with load("..."): outputs must not replace them
+    either. A program that does not parse loads nothing (its errors come later)."""
+    if not source or source == STDIN:
+        return set()
+    from ..ast_walk import load_paths
+    from ..errors import CgraphError
+    from ..parse import parse
+
+    try:
+        text, file = read_source(source)
+        return load_paths(parse(text, file).body)
+    except (CgraphError, UsageError):
+        return set()
 
 
 # ----------------------------------------------------------------- program
@@ -350,8 +375,25 @@ def compile_source(opts, text: str, file: str):
 def open_program(opts):
     """(Program, values) for a command with SOURCE, NAME=VALUE... and --inputs.
     The values are read first: a malformed word is exit 2 even when the
-    program has errors too."""
+    program has errors too. Of an `--inputs` .npz archive only the arrays the
+    program has a name for are read (the others stand in as 0: still told apart
+    as unknown names, never loaded)."""
     limit = max_memory(opts)
     text, file = read_source(opts.source)
-    values = read_values(opts.values, opts.inputs, max_bytes=limit)
-    return compile_source(opts, text, file), values
+    values = read_values(opts.values, None, max_bytes=limit)
+    if not (opts.inputs and opts.inputs.lower().endswith(".npz")):
+        if opts.inputs:
+            values = {**read_inputs_file(opts.inputs, limit), **values}
+        return compile_source(opts, text, file), values
+    from ..errors import CgraphError
+
+    try:
+        program = compile_source(opts, text, file)
+    except CgraphError:
+        read_inputs_file(opts.inputs, limit)  # a bad file is still a usage error first
+        raise
+    from ..ast_walk import bound_names, free_names
+
+    names = bound_names(program.ast.body) | free_names(program.ast)
+    given = read_inputs_file(opts.inputs, limit, only=names)
+    return program, {**given, **values}

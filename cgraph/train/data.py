@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 
@@ -73,9 +74,21 @@ def read_data(path) -> Dataset:
     return checked(Dataset(cols, path))
 
 
+def _nfkc(cols: dict, where: str) -> dict:
+    """Column names as the source's names are (NFKC: 'ﬁ' is 'fi')."""
+    out = {}
+    for k, v in cols.items():
+        name = unicodedata.normalize("NFKC", str(k))
+        if name in out:
+            raise DataFileError(f"{where}: the column '{k}' is given twice (as '{name}')")
+        out[name] = v
+    return out
+
+
 def checked(d: Dataset) -> Dataset:
     """The same number of rows in every column, and at least one row."""
     where = d.path or "the data"
+    d.columns = _nfkc(d.columns, where)
     if not d.columns:
         raise DataFileError(f"{where} has no columns")
     n = None

@@ -35,13 +35,14 @@ from timing import Row  # noqa: E402
 WORKLOADS = [
     ("seed_call", "seed per call"),
     ("mlp", "MLP"),
-    ("fit", "training"),
     ("elementwise", "elementwise chain"),
     ("scalar_chain", "deep scalar chain"),
     ("batch_rows", "million-row batch"),      # hook: written by another engineer; it reads the
                                               # children's max RSS, so it runs before coldstart
     ("coldstart", "cold start"),              # hook: written by the CLI engineer
     ("parse_build", "parse+build"),
+    ("fit", "training"),                      # last: its 60,000×784 rows would swell the
+                                              # max RSS that batch_rows reads of its children
 ]
 HOOKS = {"batch_rows", "coldstart"}
 

@@ -309,6 +309,11 @@ class PlanCache:
     def __len__(self) -> int:
         return len(self._items)
 
+    def values(self) -> list:
+        """The cached compiled programs (a snapshot), least recently used first."""
+        with self._lock:
+            return list(self._items.values())
+
 
 def api_arguments(inputs, of, wrt):
     """The API's inputs, `of` and `wrt`, checked: (dict of name -> value, name or None,

@@ -268,3 +268,45 @@ def test_a_default_parameter_gets_one_clear_diagnostic():
     assert [d.message for d in e.value.errors] == ["a function's parameters take no default values"]
     with pytest.raises(CgraphError, match="positional arguments only"):
         Program("def g(u, k):\n    return u * k\nY = g(3, k=2)\n").evaluate()
+
+
+# ------------------------------------------------------- second stop, issue 18
+def test_var_and_std_take_ddof_as_numpy():
+    import cgraph
+
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    for f in ("var", "std"):
+        for ddof in (0, 1):
+            v, g = cgraph.gradients(f"{f}(x, ddof={ddof})", {"x": x})
+            assert float(v) == pytest.approx(getattr(np, f)(x, ddof=ddof), rel=1e-14)
+            h = 1e-6
+            num = [(getattr(np, f)(x + h * e, ddof=ddof) - getattr(np, f)(x - h * e, ddof=ddof))
+                   / (2 * h) for e in np.eye(4)]
+            np.testing.assert_allclose(g["x"], num, rtol=1e-6)
+
+
+def test_small_3d_arrays_print_in_full():
+    out = cli("jacobian", "A @ x", "A=[[1,2],[3,4]]", "x=[1,1]", env={"NO_COLOR": "1"})
+    assert out.code == 0, out
+    assert "[[[1, 1]," in out.stdout and "min 0" not in out.stdout
+
+
+def test_a_table_wider_than_the_terminal_keeps_every_digit():
+    import io
+
+    from rich.console import Console
+
+    from cgraph.cli.output import Printer
+
+    p = Printer()
+    p.rich = True
+    buf = io.StringIO()
+    p._console = Console(file=buf, width=40, force_terminal=False)
+    cells = [f"{k}.123456789" for k in range(8)]
+    import contextlib
+
+    plain = io.StringIO()
+    with contextlib.redirect_stdout(plain):
+        p.table([f"c{k}" for k in range(8)], [cells])
+    text = buf.getvalue() + plain.getvalue()
+    assert all(c in text for c in cells) and "…" not in text

@@ -30,7 +30,7 @@ import numpy as np
 
 DEFAULT_DIGITS = 6
 SMALL = 100          # arrays with at most this many elements (and rank <= 2) print in full
-SMALL_RANK = 2
+SMALL_RANK = 3
 PREVIEW = 4          # values shown in a summary
 
 
@@ -199,7 +199,11 @@ class Printer:
         """A table: Rich on a terminal, aligned plain text otherwise.
         `justify`: per column "left"/"right" (default: left)."""
         justify = justify or ["left"] * len(headers)
-        if self.rich:
+        text = plain_table(headers, rows, justify)
+        # wider than the terminal: Rich would cut numbers ("1.2…"); the plain table
+        # keeps every digit and lets the terminal wrap its lines
+        if self.rich and max((len(line) for line in text.split("\n")), default=0) + 2 \
+                <= self.console.width:
             from rich.table import Table
             from rich import box
 
@@ -212,7 +216,7 @@ class Printer:
             return
         if title and not self.quiet:
             print(title)
-        print(plain_table(headers, rows, justify))
+        print(text)
 
 
 def plain_table(headers, rows, justify=None) -> str:

@@ -169,9 +169,9 @@ MAX_ITERATIONS = Param("max_iterations", ("--max-iterations",), int, 100_000, me
                        help="the most loop iterations a run may take, every loop together (for loops "
                             "unrolled in static mode, while loops in eager mode)")
 MAX_MEMORY = Param("max_memory", ("--max-memory",), str, None, metavar="SIZE", panel=RUN_PANEL,
-                   help="refuse any tensor larger than SIZE (bytes, or 500K, 200M, 2G; default: "
-                        "half the memory the process may use: RAM, ulimit -v, the cgroup's "
-                        "memory.max), before it is allocated")
+                   help="refuse a run that would hold more than SIZE of values (bytes, or 500K, "
+                        "200M, 2G; default: half the memory the process may use: RAM, ulimit -v, "
+                        "the cgroup's memory.max), before it is allocated")
 STRICT = Param("strict", ("--strict",), bool, False, panel=RUN_PANEL,
                help="numerical trouble (nan or inf in a result: log of a negative value, "
                     "division by zero, overflow) is an error (exit 1), not a warning")

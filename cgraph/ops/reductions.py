@@ -54,10 +54,13 @@ def count(x, axis) -> float:
     return float(n)
 
 
-def reduction(name, *, forward, vjp, deriv, doc, domain="real", dtype="float"):
-    return defop(name, sig=RSIG, forward=forward, shape=reduce_shape, vjp=vjp, doc=doc, deriv=deriv,
+def reduction(name, *, forward, vjp, deriv, doc, domain="real", dtype="float", sig=RSIG,
+              test=None):
+    extra = {"test": test} if test is not None else {}
+    return defop(name, sig=sig, forward=forward, shape=reduce_shape, vjp=vjp, doc=doc, deriv=deriv,
                  partials=(partial_of_x(deriv),),
-                 domain=(domain,), family="reductions", symbol=name, dtype=dtype, batch="reduce")
+                 domain=(domain,), family="reductions", symbol=name, dtype=dtype, batch="reduce",
+                 **extra)
 
 
 def _axis(axis):
@@ -117,13 +120,13 @@ def _shifted(x, axis):
 
 
 @quiet_empty
-def _var(x, axis=None, keepdims=False):
-    return np.var(_shifted(x, axis), axis=_axis(axis), keepdims=keepdims)
+def _var(x, axis=None, keepdims=False, ddof=0):
+    return np.var(_shifted(x, axis), axis=_axis(axis), keepdims=keepdims, ddof=ddof)
 
 
 @quiet_empty
-def _std(x, axis=None, keepdims=False):
-    return np.std(_shifted(x, axis), axis=_axis(axis), keepdims=keepdims)
+def _std(x, axis=None, keepdims=False, ddof=0):
+    return np.std(_shifted(x, axis), axis=_axis(axis), keepdims=keepdims, ddof=ddof)
 
 
 def _prod_vjp(g, out, x, axis=None, keepdims=False):
@@ -160,15 +163,24 @@ reduction("logsumexp", forward=_logsumexp,
           vjp=lambda g, out, x, axis=None, keepdims=False:
           (keep(g, x, axis, keepdims) * F.exp(x - keep(out, x, axis, keepdims)),),
           deriv="softmax(x)", doc="log(sum(exp(x))), computed stably")
-reduction("var", forward=_var,
-          vjp=lambda g, out, x, axis=None, keepdims=False:
-          (keep(g, x, axis, keepdims) * 2.0 * (x - F.mean(x, axis=axis, keepdims=True)) / count(x, axis),),
-          deriv="2(x-mean)/n", doc="variance, population (ddof=0)")
-reduction("std", forward=_std,
-          vjp=lambda g, out, x, axis=None, keepdims=False:
+VAR_SIG = RSIG + ", ddof:int=0"
+VAR_TESTS = {"cases": [{"shapes": [(3, 4)]}, {"shapes": [(3, 4)], "attrs": {"axis": 1}},
+                       {"shapes": [(5,)], "attrs": {"ddof": 1}},
+                       {"shapes": [(3, 4)], "attrs": {"axis": 0, "ddof": 1}}]}
+
+reduction("var", forward=_var, sig=VAR_SIG, test=VAR_TESTS,
+          vjp=lambda g, out, x, axis=None, keepdims=False, ddof=0:
+          (keep(g, x, axis, keepdims) * 2.0 * (x - F.mean(x, axis=axis, keepdims=True))
+           / (count(x, axis) - ddof),),
+          deriv="2(x-mean)/(n-ddof)",
+          doc="variance: mean squared deviation, divided by n − ddof (ddof=0: population, "
+              "1: sample)")
+reduction("std", forward=_std, sig=VAR_SIG, test=VAR_TESTS,
+          vjp=lambda g, out, x, axis=None, keepdims=False, ddof=0:
           (keep(over(g, out), x, axis, keepdims) * (x - F.mean(x, axis=axis, keepdims=True))
-           / count(x, axis),),
-          deriv="(x-mean)/(n·std) (0 where std = 0)", doc="standard deviation, population (ddof=0)")
+           / (count(x, axis) - ddof),),
+          deriv="(x-mean)/((n-ddof)·std) (0 where std = 0)",
+          doc="standard deviation: √var (ddof as var)")
 
 
 def _argext(fn):

@@ -60,8 +60,10 @@ class _Abort(Exception):
 
 class Builder:
     def __init__(self, program: A.Program, graph: Graph, input_shapes: Optional[dict] = None,
-                 max_iterations: int = 100_000, base_dir: Optional[str] = None):
+                 max_iterations: int = 100_000, base_dir: Optional[str] = None,
+                 max_depth: int = MAX_CALL_DEPTH):
         self.prog = program
+        self.max_depth = max_depth
         self.g = graph
         self.input_shapes = input_shapes or {}
         self.max_iterations = max_iterations
@@ -133,9 +135,11 @@ class Builder:
         """'in f() called at line 4, column 5; at i = 2': the calls and loop
         iterations the builder is inside, innermost first."""
         parts = [f"at {var} = {i}" for var, i in reversed(self.loops)]
-        parts += [f"in {name}() called at line {sp.line}, column {sp.column}"
-                  for name, sp in reversed(self.g.scope) if sp is not None]
-        return "; ".join(parts)
+        calls = [f"in {name}() called at line {sp.line}, column {sp.column}"
+                 for name, sp in reversed(self.g.scope) if sp is not None]
+        if len(calls) > 6:  # a deep chain: the innermost calls, the outermost, and a count
+            calls = calls[:3] + [f"… {len(calls) - 4} calls more …"] + calls[-1:]
+        return "; ".join(parts + calls)
 
     def poison(self, span) -> int:
         """A stand-in for a value that failed to build, so building can go on."""
@@ -822,11 +826,11 @@ class Builder:
             self.error("type", f"{f.name}() calls itself: recursion needs eager mode", e.span,
                        "run it with --mode eager, or rewrite the recursion as a for loop")
             return self.poison(e.span)
-        if len(self.call_stack) >= MAX_CALL_DEPTH:
-            self.error("runtime", f"calls nest deeper than {MAX_CALL_DEPTH} (in {f.name}())", e.span,
-                       "does the recursion have a base case that is reached?" if f.name in self.call_stack
-                       else f"a chain of {MAX_CALL_DEPTH} distinct functions, each calling the next: "
-                            "fold some of them into one")
+        if len(self.call_stack) >= self.max_depth:
+            self.error("runtime", f"calls nest deeper than {self.max_depth:,} (in {f.name}())", e.span,
+                       ("does the recursion have a base case that is reached? " if f.name in self.call_stack
+                        else f"a chain of {self.max_depth:,} distinct functions, each calling the next; ")
+                       + "raise the limit if you mean it (--max-depth; max_depth= in Python)")
             raise _Abort()
         local = {p: self.tensor(v, e.span) for p, v in zip(f.params, pos)}
         for p in self._differentiated_params(f):

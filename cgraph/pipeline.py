@@ -96,7 +96,7 @@ def build(program, feed: Optional[dict] = None, shapes: Optional[dict] = None):
 
     g = new_graph(program, feed)
     Builder(program.ast, g, {} if feed is not None else dict(shapes or {}),
-            program.max_iterations).build()
+            program.max_iterations, max_depth=program.max_depth).build()
     return g
 
 

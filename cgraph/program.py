@@ -66,7 +66,8 @@ class Program:
     @without_gc
     def __init__(self, source: str, file: str = "<expr>", mode: Optional[str] = None,
                  dtype: str = "float64", seed: int = 0, max_iterations: int = 100_000,
-                 optimize: bool = True, max_memory: Optional[int] = None):
+                 optimize: bool = True, max_memory: Optional[int] = None,
+                 max_depth: int = 1000):
         from .parse import parse
 
         if not isinstance(source, str):
@@ -86,6 +87,11 @@ class Program:
         self.source, self.file, self.mode = source, file, mode
         self.dtype, self.seed, self.max_iterations = str(dtype), int(seed), max_iterations
         self.optimize = optimize
+        try:
+            self.max_depth = int(max_depth)  # user functions calling each other, nested
+        except (TypeError, ValueError):
+            raise CgraphError(f"max_depth must be an integer, not {max_depth!r}",
+                              kind="usage") from None
         self.max_memory = max_memory  # bytes one tensor may take (None: ir.default_max_bytes)
         self.ast = parse(source, file)
         self.source = self.ast.source  # as parsed: line ends "\n", NFC (diagnostics' columns)

@@ -310,3 +310,13 @@ def test_a_table_wider_than_the_terminal_keeps_every_digit():
         p.table([f"c{k}" for k in range(8)], [cells])
     text = buf.getvalue() + plain.getvalue()
     assert all(c in text for c in cells) and "…" not in text
+
+
+def test_the_call_depth_is_the_users_to_raise(tmp_path):
+    src = tmp_path / "rec.cg"
+    src.write_text("def f(x):\n    if x > 0:\n        return f(x - 1) + 1\n    return 0\nY = f(n)\n")
+    out = cli("eval", src, "n=1500", "--mode", "eager")
+    assert out.code == 1 and "deeper than 1,000" in out.stderr and "--max-depth" in out.stderr
+    assert len(out.stderr) < 2000  # the chain of call sites is cut, with a count
+    out = cli("eval", src, "n=1500", "--mode", "eager", "--max-depth", "2000", "--json")
+    assert out.code == 0 and out.json["outputs"]["Y"]["value"] == 1500.0, out

@@ -112,7 +112,7 @@ def build_app() -> typer.Typer:
                       context_settings={"help_option_names": ["-h", "--help"]})
 
     @app.callback()
-    def root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version,
+    def root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version, metavar="",
                                                    is_eager=True,
                                                    help="print the version and exit")] = False):
         """cgraph: expressions, gradients and computation graphs."""

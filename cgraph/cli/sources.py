@@ -357,7 +357,8 @@ def _loaded_files(source) -> set:
 
     try:
         text, file = read_source(source)
-        return load_paths(parse(text, file).body)
+        base = os.path.dirname(os.path.abspath(file))  # load() reads beside the program
+        return {os.path.join(base, p) for p in load_paths(parse(text, file).body)}
     except (CgraphError, UsageError):
         return set()
 
@@ -369,7 +370,7 @@ def compile_source(opts, text: str, file: str):
 
     return Program(text, file, mode=opts.mode, dtype=opts.dtype or "float64",
                    seed=opts.seed or 0, max_iterations=opts.max_iterations or 100_000,
-                   max_memory=max_memory(opts))
+                   max_memory=max_memory(opts), max_depth=opts.max_depth or 1000)
 
 
 def open_program(opts):

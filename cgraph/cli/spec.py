@@ -172,6 +172,9 @@ MAX_MEMORY = Param("max_memory", ("--max-memory",), str, None, metavar="SIZE", p
                    help="refuse a run that would hold more than SIZE of values (bytes, or 500K, "
                         "200M, 2G; default: half the memory the process may use: RAM, ulimit -v, "
                         "the cgroup's memory.max), before it is allocated")
+MAX_DEPTH = Param("max_depth", ("--max-depth",), int, 1000, metavar="N", min=1, panel=RUN_PANEL,
+                  help="the deepest user-function calls may nest (a chain of functions, or "
+                       "recursion in eager mode)")
 STRICT = Param("strict", ("--strict",), bool, False, panel=RUN_PANEL,
                help="numerical trouble (nan or inf in a result: log of a negative value, "
                     "division by zero, overflow) is an error (exit 1), not a warning")
@@ -185,4 +188,5 @@ QUIET = Param("quiet", ("-q", "--quiet"), bool, False, panel=OUT_PANEL,
               help="print only results: no headers, notes or warnings (errors still show)")
 
 #: the common flags of every command that runs a program
-RUN_FLAGS = (MODE, DTYPE, SEED, MAX_ITERATIONS, MAX_MEMORY, STRICT, JSON, PRECISION, QUIET)
+RUN_FLAGS = (MODE, DTYPE, SEED, MAX_ITERATIONS, MAX_MEMORY, MAX_DEPTH, STRICT, JSON, PRECISION,
+             QUIET)

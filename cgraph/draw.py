@@ -39,6 +39,10 @@ from .errors import CgraphError, MissingInputs, NotScalar
 FORMATS = ("svg", "png", "dot")
 RANKDIRS = ("TB", "LR", "BT", "RL")
 DEFAULT_MAX_NODES = 200
+#: without an explicit --max-nodes, a graph whose longest path is longer than this
+#: (an 80-line straight script) collapses further, so that the picture stays a size
+#: a screen shows (it was 16,627 × 5,536 pixels)
+READABLE_RANKS = 30
 DEFAULT_RANKDIR = "LR"
 FONT = "Helvetica"
 
@@ -89,7 +93,7 @@ class Drawing:
 
 
 def result_to_dot(result, *, backward: bool = False, rankdir: str = DEFAULT_RANKDIR,
-                  max_nodes: int = DEFAULT_MAX_NODES, title: Optional[str] = None,
+                  max_nodes: Optional[int] = None, title: Optional[str] = None,
                   notes: Sequence[str] = (), precision: int = DEFAULT_PRECISION,
                   source: Optional[str] = None) -> Drawing:
     """Draw a `Result` (values and, when it has them, gradients on every node)."""
@@ -101,7 +105,7 @@ def result_to_dot(result, *, backward: bool = False, rankdir: str = DEFAULT_RANK
 
 def graph_to_dot(graph, values: Optional[Sequence] = None, grad_ids: Optional[dict] = None,
                  output: Optional[str] = None, *, backward: bool = False,
-                 rankdir: str = DEFAULT_RANKDIR, max_nodes: int = DEFAULT_MAX_NODES,
+                 rankdir: str = DEFAULT_RANKDIR, max_nodes: Optional[int] = None,
                  title: Optional[str] = None, notes: Sequence[str] = (),
                  precision: int = DEFAULT_PRECISION, source: Optional[str] = None) -> Drawing:
     """Draw a graph. `values` (node id -> value) and `grad_ids` (node id -> the id
@@ -109,7 +113,7 @@ def graph_to_dot(graph, values: Optional[Sequence] = None, grad_ids: Optional[di
     rankdir = str(rankdir).upper()
     if rankdir not in RANKDIRS:
         raise CgraphError(f"--rankdir must be TB or LR, not {rankdir!r}", kind="usage")
-    if max_nodes < 1:
+    if max_nodes is not None and max_nodes < 1:
         raise CgraphError("--max-nodes must be at least 1", kind="usage")
     return _Drawer(graph, values, grad_ids or {}, output, backward, rankdir, max_nodes, title,
                    list(notes), precision, source).draw()
@@ -371,6 +375,8 @@ class _Drawer:
                 txt = fmt_shape(np.shape(v)) + " " + txt
             if part == "bwd" and i in self.grad_of:
                 return f'<font color="{GRAD_COLOR}">{self._grad_name(i)}</font> = {html_text(txt)}'
+            if name_txt:  # a named constant (`const k = 3`) shows its name: k = 3
+                return f"<b>{name_txt}</b> = {html_text(txt)}"
             return html_text(txt)
         head: list = []
         if kind in LEAF_OPS:
@@ -520,6 +526,12 @@ class _Drawer:
         self.part_of.update({i: "bwd" for i in drawn_b})
         seqs = {"fwd": list(self.fwd), "bwd": list(drawn_b)}
         total = len(seqs["fwd"]) + len(seqs["bwd"])
+        auto = self.max_nodes is None
+        if auto:  # the default: at most 200 nodes, and fewer for a long chain
+            depth = self._depth(seqs["fwd"] + seqs["bwd"])
+            self.max_nodes = DEFAULT_MAX_NODES
+            if depth > READABLE_RANKS:
+                self.max_nodes = max(READABLE_RANKS, DEFAULT_MAX_NODES * READABLE_RANKS // depth)
         # per part: (start, end) positions in seqs, label, detail, lift out of call clusters
         groups: dict[str, list] = {"fwd": [], "bwd": []}
         if total > self.max_nodes:
@@ -552,10 +564,20 @@ class _Drawer:
                 rep[i] = u.key
                 units.append(u)
                 pos += 1
-        if gcount:
+        if gcount and auto and self.max_nodes < DEFAULT_MAX_NODES:
+            self.notes.append(f"{total} nodes drawn as {len(units)} (a long chain: collapsed to "
+                              f"stay readable; --max-nodes N draws up to N)")
+        elif gcount:
             self.notes.append(f"{total} nodes drawn as {len(units)} (more than --max-nodes "
                               f"{self.max_nodes}: repeated parts collapsed)")
         return units, rep
+
+    def _depth(self, drawn) -> int:
+        """The longest path through the drawn nodes (the picture's length in ranks)."""
+        depth: dict = {}
+        for i in sorted(drawn):  # node ids are in topological order
+            depth[i] = 1 + max((depth.get(j, 0) for j in self.nodes[i].inputs), default=0)
+        return max(depth.values(), default=0)
 
     def _collapse(self, seqs, groups) -> None:
         """Collapse, in order, until the drawing fits: loop iterations after the
@@ -624,7 +646,8 @@ class _Drawer:
                     keys.append(None if n.op.name in LEAF_OPS else getattr(n.span, "line", None))
                 for s, e, key in _runs(keys):
                     if key is not None and e - s > 1 and free(part, s, e):
-                        groups[part].append((s, e, f"line {key}",
+                        named = self._named(seq[s:e])
+                        groups[part].append((s, e, f"line {key}" + (f": {named[-1]}" if named else ""),
                                              self._describe(seq[s:e], f"{e - s} nodes"), False))
         # 5. plain runs of what is left, so the count fits whatever happens
         if count() > self.max_nodes:
@@ -656,11 +679,23 @@ class _Drawer:
                     elif len(block) == 1:
                         continue
                     else:
-                        merged.append((s, e, f"nodes %{seq[s]}–%{seq[e - 1]}",
+                        merged.append((s, e, self._run_label(seq[s:e]),
                                        self._describe(seq[s:e], f"{e - s} nodes"), True))
                 groups[part] = merged
 
+    def _named(self, ids) -> list:
+        """The program's names among these nodes, in order."""
+        return [name for i in ids for name in self.names.get(i, [])]
+
+    def _run_label(self, ids) -> str:
+        """A collapsed run of nodes by the names it computes (a3 … a7), else by ids."""
+        named = self._named(ids)
+        if named:
+            return named[0] if len(named) == 1 else f"{named[0]} … {named[-1]}"
+        return f"nodes %{ids[0]}–%{ids[-1]}"
+
     def _describe(self, ids, head) -> str:
+        """What a collapsed node holds: its size, lines, ops, and the value it ends on."""
         syms = []
         for i in ids:
             n = self.nodes[i]
@@ -677,6 +712,11 @@ class _Drawer:
         text = head + (" · " + where if where else "")
         if syms:
             text += " · " + " ".join(syms[:6]) + (" …" if len(syms) > 6 else "")
+        last = next((i for i in reversed(ids) if self.names.get(i)), None)
+        if last is not None:
+            value = fmt_value(self.value_of(last), self.precision)
+            if value:
+                text += f" · {self.names[last][-1]} = {value}"
         return text
 
     def _periodic(self, seq) -> list:
@@ -763,7 +803,7 @@ def draw_program(source: str, file: str = "<expr>", inputs: Optional[dict] = Non
                  mode: Optional[str] = None, dtype: str = "float64", seed: int = 0,
                  max_iterations: int = 100_000, max_memory: Optional[int] = None,
                  backward: bool = False, optimized: bool = False,
-                 rankdir: str = DEFAULT_RANKDIR, max_nodes: int = DEFAULT_MAX_NODES,
+                 rankdir: str = DEFAULT_RANKDIR, max_nodes: Optional[int] = None,
                  precision: int = DEFAULT_PRECISION, title: Optional[str] = None,
                  print_stream=None) -> Drawing:
     """Build (and, when it can, run and differentiate) a program; draw it.

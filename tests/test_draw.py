@@ -438,3 +438,31 @@ def test_backward_labels_name_unnamed_values_by_their_text():
     src = (Path(__file__).parent.parent / "examples" / "mlp.cg").read_text()
     d = draw_program(src, "mlp.cg", backward=True)
     assert "∂loss/∂(h @ W2)" in d.dot
+
+
+# ------------------------------------------------ issue 18, second stop
+def test_a_named_constant_shows_its_name(tmp_path):
+    from cli_runner import cli
+
+    src = tmp_path / "c.cg"
+    src.write_text("const k = 3\ninput x\nY = k * x + 2\n")
+    out = cli("draw", src, "x=1", "-o", "-", "--format", "dot")
+    assert out.code == 0 and "label=<<b>k</b> = 3>" in out.stdout, out
+
+
+def test_a_long_straight_script_collapses_to_a_readable_picture_by_default(tmp_path):
+    """80 lines in a chain: at most ~30 ranks drawn; the collapsed nodes name the
+    variables they compute and the value they end on; --max-nodes still rules."""
+    from cli_runner import cli
+
+    lines = ["input x", "a0 = sin(x) + x"] + [f"a{i} = tanh(a{i - 1}) * 0.5 + x" for i in range(1, 80)]
+    src = tmp_path / "straight.cg"
+    src.write_text("\n".join(lines + ["Y = a79"]) + "\n")
+    out = cli("draw", src, "x=0.3", "-o", tmp_path / "s.dot", "--json")
+    assert out.code == 0, out
+    assert out.json["nodes"] <= 35 and "a long chain" in " ".join(out.json["notes"])
+    dot = (tmp_path / "s.dot").read_text()
+    assert "<b>a2 … a4</b>" in dot or "a2 …" in dot
+    assert "a4 = 0.5" in dot
+    out = cli("draw", src, "x=0.3", "-o", tmp_path / "t.dot", "--json", "--max-nodes", "200")
+    assert out.json["nodes"] > 35

@@ -28,9 +28,10 @@ BACKWARD = Param("backward", ("--backward",), bool, False, panel=DRAW_PANEL,
                       "local derivatives")
 OPTIMIZED = Param("optimized", ("--optimized",), bool, False, panel=DRAW_PANEL,
                   help="draw the graph after optimisation")
-MAX_NODES = Param("max_nodes", ("--max-nodes",), int, 200, metavar="N", min=1, panel=DRAW_PANEL,
+MAX_NODES = Param("max_nodes", ("--max-nodes",), int, None, metavar="N", min=1, panel=DRAW_PANEL,
                   help="above N nodes, collapse repeated loop bodies, calls and lines "
-                       "into summary nodes")
+                       "into summary nodes (default: 200, fewer for a long chain, so the "
+                       "picture stays readable)")
 
 
 @command("draw", SOURCE, VALUES, INPUTS, OUT, FORMAT, RANKDIR, BACKWARD, OPTIMIZED, MAX_NODES,
@@ -63,7 +64,7 @@ def draw(o) -> int:
                            seed=o.seed or 0, max_iterations=o.max_iterations or 100_000,
                            max_memory=limit,
                            backward=bool(o.backward), optimized=bool(o.optimized),
-                           rankdir=o.rankdir or "LR", max_nodes=o.max_nodes or 200,
+                           rankdir=o.rankdir or "LR", max_nodes=o.max_nodes,
                            precision=o.precision or DEFAULT_PRECISION, print_stream=sys.stderr)
     data = produce(drawing, fmt)
     write_atomic(o.out, data)

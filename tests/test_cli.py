@@ -99,11 +99,21 @@ def test_explain_bare_expression_names_intermediates():
     assert "= -1·1 + 5·1 = 4" in r.stdout
 
 
+def _vector_file(n: int) -> str:
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(), "v.npy")
+    np.save(path, np.linspace(0, 1, n))
+    return path
+
+
 def test_explain_uses_registry_templates_and_shows_norms_for_tensors():
     r = cli("grad", "sum(sin(x) * w)", "x=[1,2,3]", "w=[0.5,0.5,2]", "--explain")
     assert r.code == 0, r.stderr
     assert "cos(x)" in r.stdout                         # sin's partial, from the registry
-    assert "[3] tensor, ‖·‖ =" in r.stdout              # no value dumps for tensors
+    assert "t1 = [0.841471, 0.909297, 0.14112]" in r.stdout  # small tensors: their values
+    r = cli("grad", "sum(sin(x))", "x=@" + _vector_file(20), "--explain")
+    assert "[20] tensor, ‖·‖ =" in r.stdout             # larger: shape and norm
     r = cli("grad", "x*x", "x=3", "--explain")
     assert "∂Y/∂x = x + x = 3 + 3 = 6" in r.stdout      # fan-out is summed
 
@@ -532,3 +542,16 @@ def test_atomic_open(tmp_path):
         with atomic_open(str(tmp_path / "no" / "dir.csv")):
             pass
     assert e.value.kind == "usage"  # the command line is wrong: exit 2
+
+
+def test_explain_writes_matmuls_rule_and_wraps_long_lines(tmp_path):
+    r = cli("grad", "input x: [2]\nparam W = [[1.0, 2.0], [3.0, 4.0]]\nh = W @ x\nY = sum(h * h)",
+            "x=[1,2]", "--explain")
+    assert "∂Y/∂x = ∂Y/∂h·∂h/∂x = Wᵀ @ ∂Y/∂h = [76, 108]" in r.stdout
+    assert "∂Y/∂W = ∂Y/∂h·∂h/∂W = ∂Y/∂h ⊗ x = [[10, 20], [22, 44]]" in r.stdout
+    src = tmp_path / "wide.cg"
+    src.write_text("input x\n" + "".join(f"a{i} = sin(x)*{i + 1}\n" for i in range(40))
+                   + "Y = " + " + ".join(f"a{i}" for i in range(40)) + "\n")
+    r = cli("grad", src, "x=0.5", "--explain")
+    assert r.code == 0 and max(len(line) for line in r.stdout.splitlines()) <= 160
+    assert "--wrt NAME explains the path to one leaf" in r.stdout

@@ -36,6 +36,10 @@ _ATOM = re.compile(r"[\w.#]+|\d[\w.+\-]*|∂[\w.#]+/∂[\w.#]+")
 _CALL = re.compile(r"[\w.]+\((.*)\)")
 
 
+SMALL_SHOWN = 8     # tensors with at most this many elements are shown by their values
+WIDTH = 160         # longer lines break before ' = ' and ' + '
+FOCUS_LINES = 40    # past this many derivatives, say how to focus
+
 def _atomic(text: str) -> bool:
     """A name, a number, or a call f(...) whose parentheses enclose all the rest."""
     if _ATOM.fullmatch(text):
@@ -138,6 +142,30 @@ class Line:
         text = " = ".join(parts)
         return text + (f"   ({self.note})" if self.note else "")
 
+    def wrapped(self, out: str) -> list:
+        return wrap("  " + self.text(out))
+
+
+def wrap(text: str, width: int = None, indent: str = "  ") -> list:
+    """A line wider than `width`, broken before ' = ' and ' + ' (then at spaces),
+    the continuation lines indented under it."""
+    width = width or WIDTH
+    if len(text) <= width:
+        return [text]
+    import textwrap
+
+    rows, cur = [], indent
+    for piece in re.split(r"(?= = | \+ )", text[len(indent):]):
+        if len(cur) + len(piece) > width and cur.strip():
+            rows.append(cur.rstrip())
+            cur = indent + "    " + piece.lstrip()
+        else:
+            cur += piece
+    rows.append(cur.rstrip())
+    return [w for r in rows for w in (textwrap.wrap(r, width, subsequent_indent=indent + "    ",
+                                                    break_long_words=False)
+                                      if len(r) > width else [r])]
+
 
 class Explainer:
     def __init__(self, result, feed: dict, digits: int = 6):
@@ -201,12 +229,31 @@ class Explainer:
         return f"{node.op.name}{shape_text(v) if v is not None else ''}"
 
     def show(self, value) -> str:
+        """A scalar as a number, a small tensor by its values on one line
+        ([5, 11], [[1, 2], [3, 4]]), a larger one by its shape and norm."""
         arr = np.asarray(value)
         if arr.ndim == 0:
             return fmt_number(arr.item(), self.digits)
-        if arr.dtype.kind not in "fiu":
+        if arr.dtype.kind not in "fiub":
             return f"{shape_text(arr)} {arr.dtype.name}"
+        if 0 < arr.size <= SMALL_SHOWN and arr.ndim <= 2:
+            def row(r):
+                return "[" + ", ".join(fmt_number(x, self.digits) for x in r.tolist()) + "]"
+            return row(arr) if arr.ndim == 1 else "[" + ", ".join(row(r) for r in arr) + "]"
         return f"{shape_text(arr)} tensor, ‖·‖ = {fmt_number(np.linalg.norm(arr.astype(float)), self.digits)}"
+
+    def matmul_term(self, u: int, k: int, a: str) -> str:
+        """The adjoint of u = x @ y's k-th input written out, as the VJP is: a @ yᵀ and
+        xᵀ @ a, or an outer product a ⊗ y (x ⊗ a) where a vector times a vector makes
+        the matrix's gradient."""
+        x, y = (self.g.nodes[j] for j in self.g.nodes[u].inputs)
+        xl, yl = (self.label(j) for j in self.g.nodes[u].inputs)
+        xnd, ynd = len(x.shape or ()), len(y.shape or ())
+        if k == 0:
+            return f"{_paren(a)} ⊗ {_paren(yl)}" if xnd == 2 and ynd == 1 else \
+                f"{_paren(a)} @ {_paren(yl)}ᵀ"
+        return f"{_paren(xl)} ⊗ {_paren(a)}" if xnd == 1 and ynd == 2 else \
+            f"{_paren(xl)}ᵀ @ {_paren(a)}"
 
     # ------------------------------------------------------------ formulas
     def op_text(self, i: int) -> str:
@@ -350,8 +397,13 @@ class Explainer:
                 a = simple.get(e.u)
                 a = a if a is not None and _atomic(a.lstrip("-")) else f"∂{out}/∂{uname}"
                 chain.append(f"∂{out}/∂{uname}·∂{uname}/∂{name}")
-                subst.append(f"{_first(a)}·{_paren(p)}")
-                simp.append(_times(a, p))
+                if nodes[e.u].op.name == "matmul":  # not a product by a partial: its rule
+                    term = self.matmul_term(e.u, e.k, a)
+                    subst.append(term)
+                    simp.append(term)
+                else:
+                    subst.append(f"{_first(a)}·{_paren(p)}")
+                    simp.append(_times(a, p))
             if scalar:
                 pv = fmt_number(np.asarray(e.partial).item(), self.digits) if e.partial is not None \
                     else "0"
@@ -407,9 +459,14 @@ def explain(result, feed: dict, digits: int = 6) -> list[str]:
     """The --explain text, line by line."""
     ex = Explainer(result, feed, digits)
     out = ex.out_name
-    text = ["Forward pass:"] + ex.forward()
+    text = ["Forward pass:"] + [w for line in ex.forward() for w in wrap(line)]
     text.append(f"Backward pass (chain rule, from {out} back to the leaves; ∂{out}/∂{out} = 1):")
-    text += ["  " + line.text(out) for line in ex.lines()]
+    lines = ex.lines()
+    for line in lines:
+        text += line.wrapped(out)
+    if len(lines) > FOCUS_LINES:
+        text.append(f"({len(lines)} derivatives: --wrt NAME explains the path to one leaf, "
+                    f"--of NAME another output)")
     return text
 
 

@@ -168,3 +168,20 @@ def test_cli_run_is_the_function_not_the_submodule():
     from cgraph.cli import run
 
     assert callable(run) and run.__module__ == "cgraph.cli"
+
+
+def test_usage_lines_are_written_as_cgraph_writes_them():
+    """No {SOURCE} or [[NAME]] (Typer's own style), batch shows its NAME=VALUE words,
+    --help and --version show no <bool> type."""
+    from cli_runner import cli
+
+    for cmd, usage in (("eval", "cgraph eval [OPTIONS] SOURCE [NAME=VALUE]..."),
+                       ("batch", "cgraph batch [OPTIONS] SOURCE... [NAME=VALUE]..."),
+                       ("ops", "cgraph ops [OPTIONS] [NAME]"),
+                       ("fit", "cgraph fit [OPTIONS] SOURCE [NAME=VALUE]...")):
+        out = cli(cmd, "--help", env={"NO_COLOR": "1", "COLUMNS": "120"})
+        assert out.code == 0 and usage in out.stdout, (cmd, out.stdout[:400])
+        assert "<bool>" not in out.stdout.split("--help")[1].split("\n")[0]
+    out = cli("--help", env={"NO_COLOR": "1", "COLUMNS": "120"})
+    assert not any("<bool>" in line for line in out.stdout.splitlines()
+                   if "--version" in line or "--help" in line)

@@ -73,6 +73,43 @@ def _info(p: spec.Param):
     return typer.Argument(show_default=False, **common)
 
 
+def usage_pieces(cmd: spec.Command) -> list:
+    """The usage line's arguments as cgraph writes them: SOURCE, [NAME=VALUE]...,
+    SOURCE... (not Typer's {SOURCE} or [[NAME]])."""
+    pieces = ["[OPTIONS]"]
+    for p in cmd.arguments:
+        m = p.metavar or p.name.upper()
+        if p.kind is list and not m.endswith("..."):
+            m += "..."
+        if not p.required and not m.startswith("["):
+            m = f"[{m[:-3]}]..." if m.endswith("...") else f"[{m}]"
+        pieces.append(m)
+    if cmd.name == "batch":  # its words mix programs and the values they share
+        pieces.append("[NAME=VALUE]...")
+    return pieces
+
+
+class _Help:
+    """A command's --help without a <bool> type beside it (it takes no value)."""
+
+    def get_help_option(self, ctx):
+        opt = super().get_help_option(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+
+class _Group(_Help, typer.core.TyperGroup):
+    pass
+
+
+def _command_class(cmd: spec.Command):
+    class Command(_Help, typer.core.TyperCommand):
+        def collect_usage_pieces(self, ctx):
+            return usage_pieces(cmd)
+    return Command
+
+
 def typer_command(cmd: spec.Command):
     """A function with the signature Typer reads, calling `cmd.func` through run_command."""
     params, annotations = [], {}
@@ -106,7 +143,7 @@ def _version(value: bool):
 
 
 def build_app() -> typer.Typer:
-    app = typer.Typer(name="cgraph", help=APP_HELP, epilog=APP_EPILOG, no_args_is_help=True,
+    app = typer.Typer(name="cgraph", help=APP_HELP, epilog=APP_EPILOG, no_args_is_help=True, cls=_Group,
                       add_completion=False, pretty_exceptions_enable=False,
                       rich_markup_mode="rich",
                       context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,7 +156,8 @@ def build_app() -> typer.Typer:
 
     commands = catalog.load_commands()
     for cmd in commands.values():
-        app.command(cmd.name, help=cmd.help, epilog=cmd.epilog, hidden=cmd.hidden)(typer_command(cmd))
+        app.command(cmd.name, help=cmd.help, epilog=cmd.epilog, hidden=cmd.hidden,
+                    cls=_command_class(cmd))(typer_command(cmd))
     for mod in catalog.PLUGINS:
         plugin = catalog.load_plugin(mod)
         register = getattr(plugin, "register", None)

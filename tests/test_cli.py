@@ -555,3 +555,14 @@ def test_explain_writes_matmuls_rule_and_wraps_long_lines(tmp_path):
     r = cli("grad", src, "x=0.5", "--explain")
     assert r.code == 0 and max(len(line) for line in r.stdout.splitlines()) <= 160
     assert "--wrt NAME explains the path to one leaf" in r.stdout
+
+
+def test_explain_groups_the_iterations_of_a_loop(tmp_path):
+    src = tmp_path / "loop.cg"
+    src.write_text("input x\nfor i in range(20):\n    x = sin(x) * 0.9 + 0.1\nY = x\n")
+    r = cli("grad", src, "x=0.5", "--explain")
+    assert r.code == 0 and "… 55 more from line 3, one loop iteration after another" in r.stdout
+    backward = r.stdout.split("Backward pass")[1].splitlines()
+    assert len(backward) < 12
+    r = cli("grad", src, "x=0.5", "--explain", "--json")
+    assert len(r.json["explain"]["backward"]) == 60  # JSON keeps every derivative

@@ -39,6 +39,7 @@ _CALL = re.compile(r"[\w.]+\((.*)\)")
 SMALL_SHOWN = 8     # tensors with at most this many elements are shown by their values
 WIDTH = 160         # longer lines break before ' = ' and ' + '
 FOCUS_LINES = 40    # past this many derivatives, say how to focus
+REPEAT_RUN = 8      # this many derivatives from one source line in a row (a loop): grouped
 
 def _atomic(text: str) -> bool:
     """A name, a number, or a call f(...) whose parentheses enclose all the rest."""
@@ -462,12 +463,36 @@ def explain(result, feed: dict, digits: int = 6) -> list[str]:
     text = ["Forward pass:"] + [w for line in ex.forward() for w in wrap(line)]
     text.append(f"Backward pass (chain rule, from {out} back to the leaves; ∂{out}/∂{out} = 1):")
     lines = ex.lines()
-    for line in lines:
-        text += line.wrapped(out)
+    for run in _repeats(lines, ex.g.nodes):
+        if len(run) >= REPEAT_RUN:  # one line of a loop, iteration after iteration
+            sp = ex.g.nodes[run[0].node].span
+            for line in run[:2]:
+                text += line.wrapped(out)
+            text.append(f"  … {len(run) - 4} more from line {sp.line}, one loop iteration after "
+                        f"another (--json lists every one) …")
+            for line in run[-2:]:
+                text += line.wrapped(out)
+        else:
+            for line in run:
+                text += line.wrapped(out)
     if len(lines) > FOCUS_LINES:
         text.append(f"({len(lines)} derivatives: --wrt NAME explains the path to one leaf, "
                     f"--of NAME another output)")
     return text
+
+
+def _repeats(lines, nodes) -> list:
+    """The lines in runs of consecutive derivatives computed on the same source line."""
+    runs: list = []
+    for line in lines:
+        sp = nodes[line.node].span
+        key = (getattr(sp, "line", None), getattr(sp, "file", None))
+        if runs and key[0] is not None and runs[-1][0] == key \
+                and nodes[line.node].op.name not in ("input", "leaf"):
+            runs[-1][1].append(line)
+        else:
+            runs.append((key, [line]))
+    return [r for _, r in runs]
 
 
 def explain_data(result, feed: dict, digits: int = 6) -> dict:

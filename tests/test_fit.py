@@ -348,3 +348,8 @@ def test_the_python_blocks_of_docs_fit_run(monkeypatch, capsys):
         printed = capsys.readouterr().out
         for want in re.findall(r"#\s+(.+)$", code, re.M):
             assert want.strip() in printed
+
+
+def test_resume_needs_a_save_file():
+    with pytest.raises(CgraphError, match="save="):
+        cgraph.compile(PER_BATCH).fit({"x": X, "y": Y}, epochs=1, resume=True)

@@ -144,7 +144,7 @@ def fit(o) -> int:
         doc = result.json()
         doc["params"] = {k: printer.entry(v) for k, v in result.params.items()}
         printer.document(doc)
-    elif not quiet or not caught:
+    else:
         _print_params(printer, result)
     if result.stopped == "early_stop":
         note(f"note: stopped early after epoch {result.history[-1]['epoch']}: no improvement for "

@@ -117,6 +117,9 @@ def _fit(program, data, values, of, wrt, optimizer, epochs, batch_size, shuffle,
                 "shuffle": bool(shuffle), "output": obj.output, "trained": obj.trained}
     history: list = []
     steps = 0
+    if resume is True and not save:
+        raise CgraphError("resume=True continues from the save file: give save= too",
+                          kind="usage", hint="or resume='path/to/saved.npz'")
     resume_path = save if resume is True else (resume or None)
     if resume_path and os.path.exists(resume_path):
         steps, history = _resume(resume_path, params, opt, settings)

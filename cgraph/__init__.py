@@ -9,7 +9,8 @@ Heavy modules load on first use, so `import cgraph` stays cheap.
 from .errors import CgraphError
 
 __version__ = "0.1.0"
-__all__ = ["CgraphError", "compile", "evaluate", "fit", "gradients", "Program", "__version__"]
+__all__ = ["CgraphError", "compile", "draw", "evaluate", "explain", "fit", "gradients", "Program",
+           "__version__"]
 
 
 def __dir__():
@@ -17,7 +18,7 @@ def __dir__():
 
 
 def __getattr__(name):
-    if name in ("compile", "evaluate", "gradients", "Program"):
+    if name in ("compile", "draw", "evaluate", "explain", "gradients", "Program"):
         from . import program
 
         return getattr(program, name)

@@ -110,6 +110,35 @@ class Program:
             parts.append("params " + ", ".join(params))
         return f"<cgraph.Program {self.file} ({self.mode}, {self.dtype}): {'; '.join(parts)}>"
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a compiled program as the drawing of its graph (structure)."""
+        return self.draw().svg()
+
+    def draw(self, inputs: Optional[dict] = None, backward: bool = False, optimized: bool = False,
+             **options):
+        """The program's graph as a `cgraph.drawing.Drawing` (values and gradients when
+        `inputs` give every input; `.svg()`, `.save(path)`, shown by Jupyter). As
+        written, unless `optimized`; `options`: rankdir, max_nodes, precision, title."""
+        from .drawing import draw_compiled
+
+        prog = self if self.optimize == optimized else Program(
+            self.source, self.file, mode=self.mode, dtype=self.dtype, seed=self.seed,
+            max_iterations=self.max_iterations, optimize=optimized, max_memory=self.max_memory,
+            max_depth=self.max_depth)
+        return draw_compiled(prog, inputs, backward=backward, **options)
+
+    def explain(self, inputs: Optional[dict] = None, of: Optional[str] = None,
+                wrt: Optional[Sequence[str]] = None, digits: int = 6) -> "Explanation":
+        """The chain rule of `grad --explain`: `.text` (the lines) and `.data`
+        (forward lines and one record per derivative, as `--json` gives)."""
+        from .cli.explain import explain, explain_data
+
+        inputs, of, wrt = api_arguments(inputs, of, wrt)
+        result = self.run(inputs, grad=True, of=of, wrt=wrt)
+        feed = self.feed(inputs)
+        return Explanation("\n".join(explain(result, feed, digits)),
+                           explain_data(result, feed, digits))
+
     # ---------------------------------------------------------------- public
     def evaluate(self, inputs: Optional[dict] = None) -> dict:
         """Output name -> value."""
@@ -287,6 +316,22 @@ class Program:
                 {n: _arr(values[gr.node]) for n, gr in c.leaves.items()})
 
 
+class Explanation:
+    """The chain rule of one run, as text (`str()`, `.text`) and as data (`.data`)."""
+
+    def __init__(self, text: str, data: dict):
+        self.text, self.data = text, data
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"<cgraph.Explanation: {len(self.data.get('backward', []))} derivatives>\n{self.text}"
+
+    def _repr_pretty_(self, p, cycle) -> None:  # IPython prints the ledger itself
+        p.text(self.text)
+
+
 class PlanCache:
     """The compiled plans of one Program, one per input signature, the least
     recently used dropped past `size` (a program run over 3,000 input lengths
@@ -380,6 +425,19 @@ def evaluate(source: str, inputs: Optional[dict] = None, **options) -> dict:
 def fit(source: str, data, *, mode: Optional[str] = None, dtype: str = "float64", **options):
     """Train a program's params on `data`; see `Program.fit`."""
     return Program(source, mode=mode, dtype=dtype).fit(data, **options)
+
+
+def draw(source: str, inputs: Optional[dict] = None, backward: bool = False, **options):
+    """Draw a program (text) as a `Drawing`; see `Program.draw`."""
+    prog_opts = {k: options.pop(k) for k in ("mode", "dtype", "seed", "file") if k in options}
+    file = prog_opts.pop("file", "<expr>")
+    return Program(source, file, **prog_opts).draw(inputs, backward=backward, **options)
+
+
+def explain(source: str, inputs: Optional[dict] = None, of: Optional[str] = None,
+            wrt: Optional[Iterable[str]] = None, **options) -> Explanation:
+    """The chain rule of a program's gradient; see `Program.explain`."""
+    return Program(source, **options).explain(inputs, of=of, wrt=wrt)
 
 
 def gradients(source: str, inputs: Optional[dict] = None, of: Optional[str] = None,

@@ -17,9 +17,9 @@ dropped, anything else is handed back as a warning.
 
 The `graphviz` Python package is not a dependency: it renders only through a
 `dot` on PATH (not graphviz-pure), without the timeout and the diagnostics
-above, and its quoting does not cover what `cgraph.draw` must neutralise in
+above, and its quoting does not cover what `cgraph.drawing` must neutralise in
 user names (HTML-like labels, renderer escapes); DOT is written by
-`cgraph.draw`, whose escaping the tests attack directly.
+`cgraph.drawing`, whose escaping the tests attack directly.
 """
 from __future__ import annotations
 

@@ -21,9 +21,9 @@ import pytest
 
 from cgraph import CgraphError
 from cgraph import render
-from cgraph.draw import (draw_program, draw_to_file, fmt_value, format_of, html_text, produce,
+from cgraph.draw_program import draw_program, draw_to_file
+from cgraph.drawing import (fmt_value, format_of, html_text, produce,
                          svg_digest)
-from cgraph.program import Program
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_PATH = ROOT / "examples" / "seed.cg"
@@ -106,7 +106,7 @@ def test_seed_dot_contents():
 
 
 def test_dot_is_deterministic_across_processes():
-    code = ("import sys; from cgraph.draw import draw_program; "
+    code = ("import sys; from cgraph.draw_program import draw_program; "
             "sys.stdout.write(draw_program(open(sys.argv[1]).read(), sys.argv[1], backward=True).dot)")
     outs = set()
     for hashseed in ("1", "2"):

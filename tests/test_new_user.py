@@ -11,7 +11,7 @@ import pytest
 
 from cli_runner import cli
 from cgraph import CgraphError
-from cgraph.draw import draw_program
+from cgraph.draw_program import draw_program
 from cgraph.program import Program, declared_mode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

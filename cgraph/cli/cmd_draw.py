@@ -43,7 +43,8 @@ MAX_NODES = Param("max_nodes", ("--max-nodes",), int, None, metavar="N", min=1, 
 def draw(o) -> int:
     import sys
 
-    from ..draw import DEFAULT_PRECISION, draw_program, format_of, produce
+    from ..drawing import DEFAULT_PRECISION, format_of, produce
+    from ..draw_program import draw_program
     from ..atomic import check_writable, write_atomic
     from .run import UsageError, note, warn
     from .sources import check_output, is_csv_batch, max_memory, read_source, read_values

@@ -20,8 +20,8 @@ colour (the legend lists the kinds drawn); an operation shows its symbol,
 the name the program binds to it and its shape; with values, `data` and
 `grad` (∂output/∂node) as micrograd does — a tensor as a short summary.
 
-`draw_program` runs a program and draws it; `draw_to_file` is the one-call
-version the README demo uses.
+`draw_compiled` runs a compiled program and draws it; `cgraph/draw_program.py`
+does it from source (`draw_program`, and `draw_to_file`, the one-call version).
 """
 from __future__ import annotations
 
@@ -90,6 +90,26 @@ class Drawing:
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.dot.encode("utf-8")).hexdigest()
+
+    def svg(self) -> str:
+        """The drawing as SVG text (rendered once, then kept)."""
+        cached = self.__dict__.get("_svg")
+        if cached is None:
+            cached = self.__dict__["_svg"] = produce(self, "svg").decode("utf-8")
+        return cached
+
+    def _repr_svg_(self) -> str:  # Jupyter shows the picture
+        return self.svg()
+
+    def save(self, path: str, fmt: Optional[str] = None) -> None:
+        """Write the drawing (format from `fmt` or the suffix: svg, png, dot), atomically."""
+        from .atomic import write_atomic
+
+        write_atomic(path, produce(self, format_of(path, fmt)))
+
+    def __repr__(self) -> str:
+        notes = f"; {'; '.join(self.notes)}" if self.notes else ""
+        return f"<cgraph.Drawing: {self.nodes} nodes, {self.edges} edges{notes}>"
 
 
 def result_to_dot(result, *, backward: bool = False, rankdir: str = DEFAULT_RANKDIR,
@@ -799,33 +819,27 @@ def format_partial(template: str, operands: list, out: str) -> str:
 
 
 # ------------------------------------------------------- programs -> drawings
-def draw_program(source: str, file: str = "<expr>", inputs: Optional[dict] = None, *,
-                 mode: Optional[str] = None, dtype: str = "float64", seed: int = 0,
-                 max_iterations: int = 100_000, max_memory: Optional[int] = None,
-                 backward: bool = False, optimized: bool = False,
-                 rankdir: str = DEFAULT_RANKDIR, max_nodes: Optional[int] = None,
-                 precision: int = DEFAULT_PRECISION, title: Optional[str] = None,
-                 print_stream=None) -> Drawing:
-    """Build (and, when it can, run and differentiate) a program; draw it.
+def draw_compiled(prog, inputs: Optional[dict] = None, *, backward: bool = False,
+                  rankdir: str = DEFAULT_RANKDIR, max_nodes: Optional[int] = None,
+                  precision: int = DEFAULT_PRECISION, title: Optional[str] = None,
+                  print_stream=None) -> Drawing:
+    """Run a compiled program (with gradients when it can) and draw it.
 
     Without values for the program's inputs, a static program is drawn as
     structure only (shapes where known, no values). `print` output of the run
     goes to `print_stream` (default: standard error, so `-o -` stays clean).
-    """
+    The program's own `optimize` setting says which graph is drawn."""
     import sys
 
     from .ops import internal
-    from .program import Program
 
-    notes: list = ["optimised graph (cgraph.optimize)"] if optimized else []
+    notes: list = ["optimised graph (cgraph.optimize)"] if prog.optimize else []
     if title is None:
-        title = os.path.basename(file) if file not in ("<expr>", "<stdin>") else \
-            " ".join(source.split())
-    prog = Program(source, file, mode=mode, dtype=dtype, seed=seed, max_iterations=max_iterations,
-                   optimize=optimized, max_memory=max_memory)
-    mode = prog.mode  # as given, else as the program declares
+        title = os.path.basename(prog.file) if prog.file not in ("<expr>", "<stdin>") else \
+            " ".join(prog.source.split())
+    mode = prog.mode
     if mode == "eager":
-        notes.append("eager mode: the path the run took" + (" (not optimised)" if optimized else ""))
+        notes.append("eager mode: the path the run took" + (" (not optimised)" if prog.optimize else ""))
     inputs = dict(inputs or {})
     saved = internal.PRINT["stream"]
     internal.PRINT["stream"] = print_stream if print_stream is not None else sys.stderr
@@ -847,7 +861,7 @@ def draw_program(source: str, file: str = "<expr>", inputs: Optional[dict] = Non
     if backward and not result.grad_ids:
         notes.append("--backward: there is no gradient graph to draw")
     return result_to_dot(result, backward=backward, rankdir=rankdir, max_nodes=max_nodes,
-                         title=title, notes=notes, precision=precision, source=source)
+                         title=title, notes=notes, precision=precision, source=prog.source)
 
 
 def _run(prog, inputs, notes):
@@ -922,27 +936,3 @@ def svg_digest(data: bytes) -> Optional[str]:
     if k < 0:
         return None
     return text[k + len(SVG_STAMP):].split(" ", 1)[0].strip()
-
-
-def draw_to_file(program_path: str, out_path: str, inputs: Optional[dict] = None,
-                 backward: bool = False, fmt: Optional[str] = None, **options) -> str:
-    """Draw the program in `program_path` to `out_path` (svg, png or dot, from
-    `fmt` or the suffix), written atomically. Returns out_path.
-
-        >>> draw_to_file("examples/seed.cg", "docs/seed.svg")
-
-    `options` go to `draw_program` (mode, dtype, seed, optimized, rankdir,
-    max_nodes, precision, title).
-    """
-    from .atomic import write_atomic
-
-    f = format_of(out_path, fmt)
-    try:
-        with open(program_path, encoding="utf-8") as fh:
-            source = fh.read()
-    except OSError as exc:
-        raise CgraphError(f"cannot read {program_path}: {exc.strerror or exc}", kind="io") from None
-    options.setdefault("title", os.path.basename(program_path))
-    drawing = draw_program(source, program_path, inputs, backward=backward, **options)
-    write_atomic(out_path, produce(drawing, f))
-    return out_path

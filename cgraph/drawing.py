@@ -115,19 +115,24 @@ class Drawing:
 def result_to_dot(result, *, backward: bool = False, rankdir: str = DEFAULT_RANKDIR,
                   max_nodes: Optional[int] = None, title: Optional[str] = None,
                   notes: Sequence[str] = (), precision: int = DEFAULT_PRECISION,
-                  source: Optional[str] = None) -> Drawing:
-    """Draw a `Result` (values and, when it has them, gradients on every node)."""
-    return graph_to_dot(result.graph, values=result.values, grad_ids=result.grad_ids,
+                  source: Optional[str] = None, grad_ids: Optional[dict] = None,
+                  highlight: Optional[int] = None) -> Drawing:
+    """Draw a `Result` (values and, when it has them, gradients on every node;
+    `grad_ids` shows only some, `highlight` marks one node: the frames of
+    `draw --steps`)."""
+    return graph_to_dot(result.graph, values=result.values,
+                        grad_ids=result.grad_ids if grad_ids is None else grad_ids,
                         output=result.output, backward=backward, rankdir=rankdir,
                         max_nodes=max_nodes, title=title, notes=notes, precision=precision,
-                        source=source)
+                        source=source, highlight=highlight)
 
 
 def graph_to_dot(graph, values: Optional[Sequence] = None, grad_ids: Optional[dict] = None,
                  output: Optional[str] = None, *, backward: bool = False,
                  rankdir: str = DEFAULT_RANKDIR, max_nodes: Optional[int] = None,
                  title: Optional[str] = None, notes: Sequence[str] = (),
-                 precision: int = DEFAULT_PRECISION, source: Optional[str] = None) -> Drawing:
+                 precision: int = DEFAULT_PRECISION, source: Optional[str] = None,
+                 highlight: Optional[int] = None) -> Drawing:
     """Draw a graph. `values` (node id -> value) and `grad_ids` (node id -> the id
     of its gradient node) are optional; without them nodes show structure only."""
     rankdir = str(rankdir).upper()
@@ -136,13 +141,14 @@ def graph_to_dot(graph, values: Optional[Sequence] = None, grad_ids: Optional[di
     if max_nodes is not None and max_nodes < 1:
         raise CgraphError("--max-nodes must be at least 1", kind="usage")
     return _Drawer(graph, values, grad_ids or {}, output, backward, rankdir, max_nodes, title,
-                   list(notes), precision, source).draw()
+                   list(notes), precision, source, highlight).draw()
 
 
 class _Drawer:
     def __init__(self, g, values, grad_ids, output, backward, rankdir, max_nodes, title, notes,
-                 precision, source):
+                 precision, source, highlight=None):
         self.g, self.nodes = g, g.nodes
+        self.highlight = highlight
         n = len(self.nodes)
         self.values = list(values) if values is not None else [None] * n
         self.values += [None] * (n - len(self.values))
@@ -354,6 +360,8 @@ class _Drawer:
                 attrs += ["fontsize=9", "height=0.3", "width=0.4"]
             if u.kind == "output":
                 attrs.append("penwidth=2")
+            if i == self.highlight:  # the node a step is about
+                attrs += [f'color="{GRAD_COLOR}"', "penwidth=3"]
         attrs.append(f"tooltip={dot_string(tip)}")
         attrs.append(f"label=<{label}>")
         w(f"{ind}{u.key} [{', '.join(attrs)}];")

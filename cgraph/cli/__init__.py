@@ -9,7 +9,9 @@ Layout (each module's docstring documents its public helpers):
 - `app.py`       the Typer app built from those declarations (`build_app`,
                  `get_app`), for help, version and wrong command lines;
 - `commands.py`  eval, grad, jacobian, check, ops;
-- `cmd_draw.py`  draw; `cmd_batch.py` batch and `--inputs rows.csv` (plug-ins);
+- `cmd_draw.py`  draw; `cmd_batch.py` batch and `--inputs rows.csv`; `cmd_fit.py` fit;
+                 `cmd_repl.py` repl (plug-ins);
+- `stepper.py`   grad --step; `step_pages.py` draw --steps (SVG files, one HTML page);
 - `run.py`       exit statuses, `UsageError`, `report`/`warn`/`note`, `run_command`;
 - `sources.py`   SOURCE, NAME=VALUE, --inputs (`read_source`, `parse_assignment`,
                  `read_values`, `open_program`);

@@ -34,7 +34,13 @@ MAX_NODES = Param("max_nodes", ("--max-nodes",), int, None, metavar="N", min=1, 
                        "picture stays readable)")
 
 
-@command("draw", SOURCE, VALUES, INPUTS, OUT, FORMAT, RANKDIR, BACKWARD, OPTIMIZED, MAX_NODES,
+STEPS = Param("steps", ("--steps",), bool, False, panel=DRAW_PANEL,
+              help="one drawing per step of the backward pass (the forward pass first): "
+                   "-o DIR/ writes step-00.svg, step-01.svg …; -o steps.html one page with "
+                   "previous/next/play")
+
+
+@command("draw", SOURCE, VALUES, INPUTS, OUT, FORMAT, RANKDIR, BACKWARD, OPTIMIZED, MAX_NODES, STEPS,
          MODE, DTYPE, SEED, MAX_ITERATIONS, MAX_MEMORY, JSON, PRECISION, QUIET,
          help="Draw the computation graph (SVG, PNG or DOT) with values and gradients.",
          examples=["cgraph draw examples/seed.cg -o seed.svg",
@@ -50,6 +56,8 @@ def draw(o) -> int:
     from .sources import check_output, is_csv_batch, max_memory, read_source, read_values
 
     check_output(o, o.out)
+    if o.steps:
+        return _steps(o)
     fmt = format_of(o.out, o.format)
     if o.json and o.out == "-":
         raise UsageError("--json and -o - both want standard output",
@@ -80,5 +88,41 @@ def draw(o) -> int:
     elif o.out != "-":
         plural = lambda n, w: f"{n} {w}{'' if n == 1 else 's'}"  # noqa: E731
         note(f"wrote {o.out} ({fmt}, {plural(drawing.nodes, 'node')}, {plural(drawing.edges, 'edge')})",
+             quiet=bool(o.quiet))
+    return 0
+
+
+def _steps(o) -> int:
+    """draw --steps: the frames of the backward pass, as SVG files or one HTML page."""
+    import os
+
+    from ..atomic import write_atomic
+    from ..drawing import DEFAULT_PRECISION
+    from .run import UsageError, note
+    from .sources import compile_source, max_memory, read_source, read_values
+    from .step_pages import html_page, step_drawings, write_svgs
+
+    page = o.out.lower().endswith((".html", ".htm"))
+    if not page and not (o.out.endswith(("/", os.sep)) or os.path.isdir(o.out)):
+        raise UsageError("--steps writes a directory of SVG files or one HTML page",
+                         "give -o DIR/ (ending in /) or -o steps.html")
+    text, file = read_source(o.source)
+    values = read_values(o.values, o.inputs, max_bytes=max_memory(o))
+    prog = compile_source(o, text, file)
+    if o.optimized is False and prog.optimize:  # drawn as written, as draw does
+        prog.optimize = False
+    result = prog.run(values, grad=True, keep_all=True)
+    title = os.path.basename(file) if file not in ("<expr>", "<stdin>") else " ".join(text.split())
+    drawn = step_drawings(result, prog.feed(values), o.precision or DEFAULT_PRECISION,
+                          rankdir=o.rankdir or "LR", max_nodes=o.max_nodes, title=title,
+                          precision=o.precision or DEFAULT_PRECISION, source=prog.source)
+    if page:
+        write_atomic(o.out, html_page(f"{title}: the backward pass, step by step",
+                                      drawn).encode("utf-8"))
+        note(f"wrote {o.out} ({len(drawn)} frames: the forward pass, then {len(drawn) - 1} "
+             f"backward steps)", quiet=bool(o.quiet))
+    else:
+        paths = write_svgs(o.out, drawn)
+        note(f"wrote {len(paths)} drawings to {o.out} (step-00.svg: the forward pass)",
              quiet=bool(o.quiet))
     return 0

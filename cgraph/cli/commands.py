@@ -107,6 +107,9 @@ def eval_command(o) -> int:
          Param("check", ("--check",), bool, False,
                help="compare every gradient with central finite differences (exit 1 if one "
                     "is off)"),
+         Param("step", ("--step",), bool, False,
+               help="walk the backward pass one node at a time (keys on a terminal: → next, "
+                    "← back, q quit; piped: every step as a numbered frame)"),
          *RUN_FLAGS,
          help="Print the output's value and its gradient with respect to every leaf.",
          examples=['cgraph grad "(a+b)*(b-c)" a=2 b=3 c=4',
@@ -140,6 +143,12 @@ def grad_command(o) -> int:
             from .explain import explain_data
 
             doc["explain"] = explain_data(result, feed, printer.digits)
+        if o.step:
+            from .stepper import frames
+
+            doc["steps"] = [{"step": f.step, "name": f.name, "forward": f.computed,
+                             "backward": f.line, "known": dict(f.known)}
+                            for f in frames(result, feed, printer.digits)[1]]
         if report is not None:
             doc["check"] = report.to_json()
         printer.document(doc)
@@ -151,6 +160,11 @@ def grad_command(o) -> int:
 
         printer.line()
         printer.lines(explain(result, feed, printer.digits))
+    if o.step:
+        from .stepper import frames, step_through
+
+        printer.line()
+        step_through(printer, *frames(result, feed, printer.digits))
     if report is not None:
         printer.line()
         _check_table(printer, report)

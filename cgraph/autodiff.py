@@ -78,6 +78,23 @@ def _backward(g: Graph, y: int, wrt, seed, live, lo) -> dict[int, int]:
     return grads
 
 
+def forward(g: Graph, y: int, x: int, v: int) -> int:
+    """∂y/∂x · v (a node of y's shape): forward mode as the transpose of a backward
+    pass. The backward pass from y seeded with a cotangent c gives Jᵀc, which is
+    linear in c; differentiating ⟨Jᵀc, v⟩ with respect to c gives J·v. Both passes
+    add registry ops to the graph, so the result is a graph like any other: drawn,
+    optimised, run in either mode, differentiated again (hvp is jvp of grad)."""
+    saved = g.fold
+    g.fold = False  # c must stay a node of its own, whatever its value
+    try:
+        c = g.add("zeros_like", (y,))
+    finally:
+        g.fold = saved
+    jt_c = backward(g, y, [x], seed=c)[x]
+    s = g.add("sum", (g.add("mul", (jt_c, v)),), {"axis": None, "keepdims": False})
+    return backward(g, s, [c])[c]
+
+
 def jacobian_rows(g: Graph, y: int, wrt: Sequence[int], span=None) -> list[list[int]]:
     """Row k of the Jacobian of y (one list of node ids, one per w in wrt): one
     backward pass from y seeded with the one-hot cotangent of element k.

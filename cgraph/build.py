@@ -19,7 +19,7 @@ from . import registry as R
 from . import shape_math as S
 from .ast_walk import bound_names, children, derivative_targets
 from .build_deps import freeze, leaves_only, unknown_dim
-from .autodiff import backward, jacobian_rows
+from .autodiff import backward, forward, jacobian_rows
 from .errors import CgraphError, Diagnostic, OverLimit, nearest
 from .records import Record
 from .ir import Graph
@@ -29,7 +29,7 @@ CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
 CHAIN_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "%": "mod",
              "and": "logical_and", "or": "logical_or"}
 BINARY_OPS = {"^": "pow", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
-SPECIAL_CALLS = ("grad", "jacobian", "hessian")
+SPECIAL_CALLS = ("grad", "jacobian", "hessian", "jvp", "hvp")
 MAX_CALL_DEPTH = 1000  # calls run as tasks (Builder.run), not on Python's stack
 MAX_INT = 2 ** 53
 MAX_NDIM = 64  # NumPy's limit
@@ -855,6 +855,8 @@ class Builder:
         return self.poison(e.span)
 
     def derivative(self, e: A.Call, pos, kw):
+        if e.func in ("jvp", "hvp"):
+            return self.directional(e, pos, kw)
         if kw or len(pos) != 2:
             self.error("type", f"{e.func}(y, x) takes two arguments", e.span)
             return self.poison(e.span)
@@ -870,6 +872,33 @@ class Builder:
         if e.func == "jacobian":
             return self.jacobian(y, x, e)
         return self.jacobian(self.grad(y, x, e), x, e)
+
+    def directional(self, e: A.Call, pos, kw) -> int:
+        """jvp(y, x, v) = ∂y/∂x·v; hvp(y, x, v) = jvp(grad(y, x), x, v) for a scalar y."""
+        if kw or len(pos) != 3:
+            self.error("type", f"{e.func}(y, x, v) takes three arguments", e.span)
+            return self.poison(e.span)
+        if not isinstance(e.args[1], A.Name):
+            self.error("type", f"the second argument of {e.func}() must be a name", e.args[1].span,
+                       f"{e.func}(y, x, v) differentiates with respect to the value named x")
+            return self.poison(e.span)
+        y, x, v = (self.tensor(p, a.span) for p, a in zip(pos, e.args))
+        g = self.g
+        if any(g.nodes[i].op.name == "error" for i in (y, x, v)):
+            return self.poison(e.span)
+        xs, vs = g.nodes[x].shape, g.nodes[v].shape
+        if S.known(xs) and S.known(vs) and tuple(xs) != tuple(vs):
+            self.error("shape", f"{e.func}(): the direction v has shape {S.fmt(vs)}, x has "
+                       f"{S.fmt(xs)}", e.args[2].span, "v is a change of x: give it x's shape")
+            return self.poison(e.span)
+        if e.func == "hvp":
+            y = self.grad(y, x, e)
+            if g.nodes[y].op.name == "error":
+                return y
+        g.span = e.span
+        if not g.varies[x]:
+            return g.add("zeros_like", (y,))
+        return forward(g, y, x, v)
 
     def grad(self, y: int, x: int, e: A.Call) -> int:
         shape = self.g.nodes[y].shape

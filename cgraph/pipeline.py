@@ -47,7 +47,8 @@ class Compiled(Record):
     leaves: dict            # leaf name -> Grad
     inter: dict             # named non-leaf -> Grad (--all)
     grad_ids: dict          # forward node -> its gradient node (what the drawing shows)
-    jacobian: dict          # leaf name -> node of each Jacobian row, one per output element
+    jacobian: dict          # leaf name -> derivative rows: the Jacobian's (one per output
+                            # element), the Hessian's (jacobian="hessian"), or one J·v node
     extra: list             # more nodes to keep (every named value, for --all)
 
     def targets(self) -> list:
@@ -274,6 +275,47 @@ def differentiate_rows(c: Compiled, wrt=None) -> Compiled:
     return c
 
 
+def differentiate_twice(c: Compiled, wrt=None) -> Compiled:
+    """Add the Hessian of c's scalar output: for each leaf w, the rows of the
+    Jacobian of ∂y/∂w with respect to w (reverse over reverse), in c.jacobian."""
+    from .autodiff import jacobian_rows
+    from .shape_math import size
+
+    differentiate(c, wrt)
+    g = c.graph
+    for n, gr in c.leaves.items():
+        w = g.leaves.get(n, g.names.get(n))
+        m = size(g.nodes[w].shape)
+        if m > MAX_JACOBIAN_ROWS:
+            raise CgraphError(f"'{n}' has {m:,} elements: a Hessian of more than "
+                              f"{MAX_JACOBIAN_ROWS:,} rows is too big", kind="value",
+                              span=g.nodes[w].span, hint="name fewer leaves with --wrt")
+        c.jacobian[n] = [row[0] for row in jacobian_rows(g, gr.node, [w], g.nodes[w].span)]
+    return c
+
+
+def differentiate_along(c: Compiled, along: dict) -> Compiled:
+    """Add J·v for each leaf named in `along` (name -> direction, the leaf's shape):
+    forward mode, in c.jacobian (one node each)."""
+    from .autodiff import forward
+    from .shape_math import fmt
+
+    g = c.graph
+    y = output_node(g, c.output)
+    leaves = choose_wrt(g, list(along))
+    reach = g.needed([y])
+    for n, i in leaves.items():
+        v = along[n]
+        if tuple(getattr(v, "shape", ())) != tuple(g.nodes[i].shape or ()):
+            raise CgraphError(f"the direction for '{n}' has shape {fmt(getattr(v, 'shape', ()))}, "
+                              f"'{n}' has {fmt(g.nodes[i].shape)}", kind="shape",
+                              hint="give it the leaf's shape")
+        g.span = g.nodes[y].span
+        c.jacobian[n] = [forward(g, y, i, g.const(v)) if g.varies[i] else g.add("zeros_like", (y,))]
+        c.leaves[n] = Grad(i, bool(reach[i]))
+    return c
+
+
 def optimise(c: Compiled, report: Optional[list] = None) -> Compiled:
     """Run the optimiser's passes over c's graph, keeping every target."""
     from .optimize import optimize
@@ -323,7 +365,11 @@ def front(program, *, feed: Optional[dict] = None, shapes: Optional[dict] = None
         c.outputs, c.names = dict(g.outputs), dict(g.names)
         if all_names:
             c.extra = list(g.names.values())
-        if jacobian:
+        if jacobian == "hessian":
+            differentiate_twice(c, wrt)
+        elif isinstance(jacobian, dict):  # directions: J·v, forward mode
+            differentiate_along(c, jacobian)
+        elif jacobian:
             differentiate_rows(c, wrt)
         elif grad:
             differentiate(c, wrt, all_names)

@@ -199,7 +199,9 @@ class Program:
     def compiled(self, inputs: Optional[dict] = None, grad: bool = False, of=None, wrt=None,
                  all_names: bool = False, jacobian: bool = False):
         """The `cgraph.pipeline.Compiled` program for these inputs (static: built,
-        optimised and planned once per signature, not run; eager: built and run)."""
+        optimised and planned once per signature, not run; eager: built and run).
+        `jacobian`: True for the output's Jacobian rows, "hessian" for the Hessian's,
+        {leaf: direction} for J·v along each (forward mode), in `Compiled.jacobian`."""
         feed = self.feed(inputs)
         if self.mode == "eager":
             return self._eager(feed, grad, of, wrt, all_names, jacobian)
@@ -279,7 +281,8 @@ class Program:
     def _static(self, feed, grad, of, wrt, all_names, keep_all=False, jacobian=False):
         key = (tuple((n, v.shape, v.dtype.str) for n, v in sorted(feed.items())),
                grad, of, tuple(wrt) if wrt is not None else None, all_names) \
-            + (("keep_all",) if keep_all else ()) + (("jacobian",) if jacobian else ())
+            + (("keep_all",) if keep_all else ()) \
+            + (("jacobian", _hashable(jacobian)) if jacobian else ())
         hit = self._plans.get(key)
         if hit is not None:
             return hit
@@ -405,6 +408,13 @@ def result_of(c, values, run: bool = True) -> Result:
         for n, gr in c.inter.items():
             r.intermediates[n] = _arr(values[gr.node])
     return r
+
+
+def _hashable(jacobian):
+    """A plan-cache key for the kind of derivative rows (directions by their bytes)."""
+    if isinstance(jacobian, dict):
+        return tuple((n, v.shape, v.dtype.str, v.tobytes()) for n, v in sorted(jacobian.items()))
+    return jacobian
 
 
 def _arr(v):

@@ -269,6 +269,108 @@ def jacobian_command(o) -> int:
     return OK
 
 
+@command("hessian", SOURCE, VALUES, INPUTS, OF, WRT,
+         Param("hessian_out", ("-o", "--out"), str, metavar="FILE",
+               help="also write the Hessians to a .npy (one leaf), .npz or .json file "
+                    "(atomically)"),
+         *RUN_FLAGS,
+         help="Print the Hessian of a scalar output with respect to every leaf.",
+         examples=['cgraph hessian "sum(x^3) + x[0]*x[1]" x=[1,2,3]',
+                   "cgraph hessian model.cg --wrt w --out H.npz"])
+def hessian_command(o) -> int:
+    from .jacobian import jacobians
+    from .sources import check_output, split_names
+
+    check_output(o, o.hessian_out)
+    _one_set_of_values(o, "hessian")
+    started = _start(o, "hessian")
+    if isinstance(started, int):
+        return started
+    printer, program, values = started
+    name, y, hess, connected, result = jacobians(program, values, of=o.of,
+                                                 wrt=split_names(o.wrt), kind="hessian")
+    if o.hessian_out:
+        _write_arrays(o.hessian_out, hess)
+    if printer.json:
+        printer.document({"output": name, **printer.entry(y),
+                          "hessians": {w: printer.entry(h) for w, h in hess.items()}})
+        return OK
+    printer.line(f"{name} = {printer.show(y)}")
+    rows = [(w, printer.shape(h), printer.show(h) + ("" if connected[w] else "  (not connected)"))
+            for w, h in hess.items()]
+    printer.table(["leaf", "shape", f"∂²{name}/∂leaf²"], rows)
+    if o.hessian_out:
+        from .run import note
+
+        note(f"wrote {o.hessian_out}", quiet=printer.quiet)
+    return OK
+
+
+def _one_set_of_values(o, name: str) -> None:
+    from .sources import is_csv_batch
+
+    if is_csv_batch(o):
+        raise UsageError(f"{name} takes one set of values, not a CSV batch",
+                         "give a .json or .npz file to --inputs, or NAME=VALUE words")
+
+
+def _write_arrays(path: str, arrays: dict) -> None:
+    """name -> array to .npy (one array), .npz or .json, atomically (never pickle)."""
+    import json
+    import os
+
+    import numpy as np
+
+    from ..atomic import atomic_open
+    from .output import jsonable
+    from .run import UsageError
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".npy", ".npz", ".json"):
+        raise UsageError(f"--out {path}: the name must end in .npy, .npz or .json")
+    if ext == ".npy" and len(arrays) != 1:
+        raise UsageError(f"--out {path}: a .npy file holds one array, there are {len(arrays)}",
+                         "write a .npz (one array per leaf), or name one leaf with --wrt")
+    with atomic_open(path, "wb") as fp:
+        if ext == ".npy":
+            np.save(fp, next(iter(arrays.values())), allow_pickle=False)
+        elif ext == ".npz":
+            np.savez(fp, **arrays)
+        else:
+            fp.write(json.dumps({k: jsonable(v) for k, v in arrays.items()}).encode())
+
+
+@command("jvp", SOURCE, VALUES, INPUTS, OF,
+         Param("along", ("--along",), str, required=True, metavar="NAME=VALUE",
+               help="the leaf to move and the direction: x=[1,0,0] (a number, a tensor, @file)"),
+         *RUN_FLAGS,
+         help="Print the output and its directional derivative along a leaf (forward mode).",
+         examples=['cgraph jvp "sin(x) * x" x=[1,2,3] --along x=[1,0,0]',
+                   "cgraph jvp model.cg --along w=@dw.npy --json"])
+def jvp_command(o) -> int:
+    from .jacobian import jacobians
+    from .sources import max_memory, parse_assignment
+
+    _one_set_of_values(o, "jvp")
+    started = _start(o, "jvp")
+    if isinstance(started, int):
+        return started
+    printer, program, values = started
+    leaf, v = parse_assignment(o.along, max_memory(o))
+    direction = program.feed({leaf: v})
+    name, y, jv, connected, result = jacobians(program, values, of=o.of, kind=direction)
+    if printer.json:
+        printer.document({"output": name, **printer.entry(y),
+                          "jvp": {w: printer.entry(d, along=printer.entry(direction[w])["value"])
+                                  for w, d in jv.items()}})
+        return OK
+    printer.line(f"{name} {printer.shape(y)} = {printer.show(y)}")
+    rows = [(w, printer.show(direction[w]),
+             printer.show(d) + ("" if connected[w] else "  (not connected)")) for w, d in jv.items()]
+    printer.table(["leaf", "along v", f"∂{name}/∂leaf·v"], rows)
+    return OK
+
+
 # -------------------------------------------------------------------- check
 @command("check", SOURCES, MODE, DTYPE, SEED, MAX_ITERATIONS, MAX_MEMORY, JSON, QUIET,
          Param("passes", ("--passes",), bool, False,

@@ -1,32 +1,42 @@
-"""`cgraph jacobian`: ∂output/∂leaf for a (vector) output, every element.
+"""`cgraph jacobian`, `cgraph hessian`, `cgraph jvp`: derivative rows, every element.
 
-The pipeline adds one backward pass per output element, each seeded with a
-one-hot cotangent (`cgraph.autodiff.jacobian_rows`); row k of the Jacobian is
-the gradient of output element k. `jacobians(program, values, of, wrt)`
-returns (output name, output value, {leaf: J of shape out.shape + leaf.shape},
-{leaf: connected}, the run's Result).
+The pipeline adds the rows (`Compiled.jacobian`): for the Jacobian, one
+backward pass per output element seeded with a one-hot cotangent
+(`cgraph.autodiff.jacobian_rows`); for the Hessian, the same rows of each
+gradient with respect to its leaf (reverse over reverse); for J·v, one
+forward-mode pass per direction (`cgraph.autodiff.forward`).
+`jacobians(program, values, of, wrt, kind=True)` returns (output name, output
+value, {leaf: array}, {leaf: connected}, the run's Result): arrays of shape
+out.shape + leaf.shape (Jacobian), leaf.shape + leaf.shape (Hessian) or
+out.shape (J·v, kind = {leaf: direction}).
 """
 from __future__ import annotations
 
 import numpy as np
 
 
-def jacobians(program, values: dict, of=None, wrt=None):
+def jacobians(program, values: dict, of=None, wrt=None, kind=True):
     from ..program import result_of
 
     feed = program.feed(values)
-    c = program.compiled(values, of=of, wrt=wrt, jacobian=True)
+    c = program.compiled(values, of=of, wrt=wrt, jacobian=kind)
     g = c.graph
     vals = g.values if program.mode == "eager" else program.execute(c, feed)
     y = c.outputs.get(c.output, c.names.get(c.output))
-    shape = tuple(g.nodes[y].shape)
+    out_shape = tuple(g.nodes[y].shape)
     out = {}
     for w, rows in c.jacobian.items():
+        leaf_shape = tuple(g.nodes[c.leaves[w].node].shape or ()) if kind is True \
+            else tuple(g.nodes[g.leaves.get(w, g.names.get(w))].shape or ())
+        head = out_shape if kind is True else leaf_shape
+        if isinstance(kind, dict):
+            out[w] = np.asarray(vals[rows[0]]).reshape(out_shape)
+            continue
         if rows:
             stacked = np.stack([np.asarray(vals[i]) for i in rows])
-        else:  # an empty output: no rows, the leaf's shape from its node
-            stacked = np.zeros((0,) + tuple(g.nodes[c.leaves[w].node].shape or ()))
-        out[w] = stacked.reshape(shape + stacked.shape[1:])
+        else:  # an empty output: no rows
+            stacked = np.zeros((0,) + leaf_shape)
+        out[w] = stacked.reshape(head + stacked.shape[1:])
     connected = {w: gr.connected for w, gr in c.leaves.items()}
     r = result_of(c.replace(leaves={}), vals)
     return c.output, vals[y], out, connected, r

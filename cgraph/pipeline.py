@@ -35,8 +35,8 @@ class Compiled(Record):
     """A built (and maybe differentiated, optimised and planned) program."""
 
     __slots__ = ("graph", "plan", "output", "outputs", "names", "leaves", "inter", "grad_ids",
-                 "jacobian", "extra")
-    _defaults = {"plan": None, "output": None}
+                 "jacobian", "extra", "jacobian_mode")
+    _defaults = {"plan": None, "output": None, "jacobian_mode": None}
     _factories = {"outputs": dict, "names": dict, "leaves": dict, "inter": dict,
                   "grad_ids": dict, "jacobian": dict, "extra": list}
     graph: object
@@ -50,6 +50,7 @@ class Compiled(Record):
     jacobian: dict          # leaf name -> derivative rows: the Jacobian's (one per output
                             # element), the Hessian's (jacobian="hessian"), or one J·v node
     extra: list             # more nodes to keep (every named value, for --all)
+    jacobian_mode: Optional[str]  # "reverse" (rows) or "forward" (columns) for a Jacobian
 
     def targets(self) -> list:
         """Every node whose value a run must hand back."""
@@ -250,8 +251,11 @@ def differentiate(c: Compiled, wrt=None, all_names: bool = False) -> Compiled:
     return c
 
 
-def differentiate_rows(c: Compiled, wrt=None) -> Compiled:
-    """Add one backward pass per element of c's output: the Jacobian's rows."""
+def differentiate_rows(c: Compiled, wrt=None, mode_ad: Optional[str] = None) -> Compiled:
+    """Add the Jacobian of c's output: one backward pass per output element (its
+    rows, reverse mode), or one forward pass per input element (its columns,
+    `c.jacobian_mode` = "forward"): forward when the leaves have fewer elements than
+    the output, unless `mode_ad` says "forward" or "reverse"."""
     from .autodiff import jacobian_rows
     from .shape_math import fmt, size
 
@@ -267,12 +271,43 @@ def differentiate_rows(c: Compiled, wrt=None) -> Compiled:
                           f"more than {MAX_JACOBIAN_ROWS:,} rows is too big to print", kind="value",
                           span=node.span, hint="take a slice or a reduction of the output first")
     leaves = choose_wrt(g, wrt)
-    rows = jacobian_rows(g, y, list(leaves.values()), node.span)
     reach = g.needed([y])
+    n_in = sum(size(g.nodes[i].shape) for i in leaves.values())
+    if mode_ad == "forward" or (mode_ad is None and 0 < n_in < m):
+        c.jacobian_mode = "forward"  # fewer inputs than outputs: one J·e_j per input element
+        for n, i in leaves.items():
+            c.jacobian[n] = _forward_columns(g, y, i, node.span)
+            c.leaves[n] = Grad(i, bool(reach[i]))
+        return c
+    c.jacobian_mode = "reverse"
+    rows = jacobian_rows(g, y, list(leaves.values()), node.span)
     for k, (n, i) in enumerate(leaves.items()):
         c.jacobian[n] = [row[k] for row in rows]
         c.leaves[n] = Grad(i, bool(reach[i]))  # the leaf itself: its shape, when m is 0
     return c
+
+
+def _forward_columns(g, y: int, x: int, span) -> list:
+    """The Jacobian's columns for leaf x: J·e_j for every element j of x (forward mode),
+    each seed an unfolded one-hot node (as jacobian_rows' are)."""
+    import numpy as np
+
+    from .autodiff import forward
+    from .shape_math import size
+
+    shape = g.nodes[x].shape
+    cols = []
+    saved_span, saved_fold = g.span, g.fold
+    g.span, g.fold = span, False
+    try:
+        one = g.const(1.0, span)
+        for k in range(size(shape)):
+            at = tuple(("int", int(i)) for i in np.unravel_index(k, shape))
+            e = g.add("index_grad", (one,), {"shape": list(shape), "items": at})
+            cols.append(forward(g, y, x, e) if g.varies[x] else g.add("zeros_like", (y,)))
+    finally:
+        g.span, g.fold = saved_span, saved_fold
+    return cols
 
 
 def differentiate_twice(c: Compiled, wrt=None) -> Compiled:
@@ -370,7 +405,7 @@ def front(program, *, feed: Optional[dict] = None, shapes: Optional[dict] = None
         elif isinstance(jacobian, dict):  # directions: J·v, forward mode
             differentiate_along(c, jacobian)
         elif jacobian:
-            differentiate_rows(c, wrt)
+            differentiate_rows(c, wrt, jacobian if jacobian in ("forward", "reverse") else None)
         elif grad:
             differentiate(c, wrt, all_names)
     except CgraphError as exc:

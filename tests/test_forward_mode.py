@@ -104,3 +104,29 @@ def test_cgraph_hessian_and_jvp_commands(tmp_path):
     assert r.json["jvp"]["b"]["value"] == 4.0
     r = cli("jvp", "sin(x)", "x=[1,2,3]", "--along", "x=[1,0]")
     assert r.code == 1 and "the direction for 'x' has shape [2]" in r.stderr
+
+
+@pytest.mark.parametrize("mode", ["static", "eager"])
+@pytest.mark.parametrize("src, values", [
+    ("W @ x", {"W": [[1, 2], [3, 4], [5, 6]], "x": [1, -1]}),
+    ("input x: [2]\nY = concat([sin(x) * x[0], exp(x), [x[1]^3]])", {"x": [0.3, 1.2]}),
+    ("input A: [2, 2]\nY = inv(A) @ [1.0, 2.0]", {"A": [[2.0, 1.0], [0.5, 3.0]]}),
+])
+def test_jacobian_forward_and_reverse_mode_agree(src, values, mode):
+    from cli_runner import cli
+
+    got = {}
+    for ad in ("forward", "reverse"):
+        r = cli("jacobian", src, *[f"{k}={v}".replace(" ", "") for k, v in values.items()],
+                "--mode-ad", ad, "--json", "--mode", mode)
+        assert r.code == 0, r
+        got[ad] = r.json["jacobians"]
+    for leaf in got["reverse"]:
+        np.testing.assert_allclose(got["forward"][leaf]["value"], got["reverse"][leaf]["value"],
+                                   rtol=1e-12, atol=1e-14)
+    # the default: whichever mode makes fewer passes
+    prog = Program(src, mode=mode)
+    c = prog.compiled({k: np.asarray(v, float) for k, v in values.items()}, jacobian=True)
+    n_in = sum(np.size(v) for v in values.values())
+    n_out = int(np.prod(c.graph.nodes[c.outputs[c.output]].shape))
+    assert c.jacobian_mode == ("forward" if n_in < n_out else "reverse")

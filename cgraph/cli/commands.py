@@ -239,7 +239,12 @@ def _check_table(printer, report) -> None:
 
 
 # ----------------------------------------------------------------- jacobian
-@command("jacobian", SOURCE, VALUES, INPUTS, OF, WRT, *RUN_FLAGS,
+@command("jacobian", SOURCE, VALUES, INPUTS, OF, WRT,
+         Param("mode_ad", ("--mode-ad",), ("forward", "reverse"), None,
+               help="forward: one forward pass per leaf element (columns); reverse: one "
+                    "backward pass per output element (rows); default: whichever makes fewer "
+                    "passes"),
+         *RUN_FLAGS,
          help="Print the Jacobian of a (vector) output with respect to every leaf.",
          examples=['cgraph jacobian "x^2" x=[1,2,3]',
                    'cgraph jacobian "W @ x" W=[[1,2],[3,4]] x=[1,1] --wrt x --json'])
@@ -251,7 +256,9 @@ def jacobian_command(o) -> int:
     if isinstance(started, int):
         return started
     printer, program, values = started
-    name, y, jac, connected, result = jacobians(program, values, of=o.of, wrt=split_names(o.wrt))
+    name, y, jac, connected, result, _ = jacobians(program, values, of=o.of,
+                                                     wrt=split_names(o.wrt),
+                                                     kind=o.mode_ad or True)
     from .nonfinite import check_result
 
     check_result(result, program.feed(values), program, printer.quiet, extra=jac.values(),
@@ -287,8 +294,8 @@ def hessian_command(o) -> int:
     if isinstance(started, int):
         return started
     printer, program, values = started
-    name, y, hess, connected, result = jacobians(program, values, of=o.of,
-                                                 wrt=split_names(o.wrt), kind="hessian")
+    name, y, hess, connected, result, _ = jacobians(program, values, of=o.of,
+                                                    wrt=split_names(o.wrt), kind="hessian")
     if o.hessian_out:
         _write_arrays(o.hessian_out, hess)
     if printer.json:
@@ -358,7 +365,7 @@ def jvp_command(o) -> int:
     printer, program, values = started
     leaf, v = parse_assignment(o.along, max_memory(o))
     direction = program.feed({leaf: v})
-    name, y, jv, connected, result = jacobians(program, values, of=o.of, kind=direction)
+    name, y, jv, connected, result, _ = jacobians(program, values, of=o.of, kind=direction)
     if printer.json:
         printer.document({"output": name, **printer.entry(y),
                           "jvp": {w: printer.entry(d, along=printer.entry(direction[w])["value"])

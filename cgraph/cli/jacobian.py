@@ -6,7 +6,8 @@ backward pass per output element seeded with a one-hot cotangent
 gradient with respect to its leaf (reverse over reverse); for J·v, one
 forward-mode pass per direction (`cgraph.autodiff.forward`).
 `jacobians(program, values, of, wrt, kind=True)` returns (output name, output
-value, {leaf: array}, {leaf: connected}, the run's Result): arrays of shape
+value, {leaf: array}, {leaf: connected}, the run's Result, "forward"/"reverse" for
+a Jacobian): arrays of shape
 out.shape + leaf.shape (Jacobian), leaf.shape + leaf.shape (Hessian) or
 out.shape (J·v, kind = {leaf: direction}).
 """
@@ -25,12 +26,18 @@ def jacobians(program, values: dict, of=None, wrt=None, kind=True):
     y = c.outputs.get(c.output, c.names.get(c.output))
     out_shape = tuple(g.nodes[y].shape)
     out = {}
+    is_jac = kind is True or kind in ("forward", "reverse")
     for w, rows in c.jacobian.items():
-        leaf_shape = tuple(g.nodes[c.leaves[w].node].shape or ()) if kind is True \
+        leaf_shape = tuple(g.nodes[c.leaves[w].node].shape or ()) if is_jac \
             else tuple(g.nodes[g.leaves.get(w, g.names.get(w))].shape or ())
-        head = out_shape if kind is True else leaf_shape
+        head = out_shape if is_jac else leaf_shape
         if isinstance(kind, dict):
             out[w] = np.asarray(vals[rows[0]]).reshape(out_shape)
+            continue
+        if is_jac and c.jacobian_mode == "forward":  # columns J·e_j, one per leaf element
+            cols = [np.asarray(vals[i]).reshape(out_shape) for i in rows]
+            stacked = np.stack(cols, axis=-1) if cols else np.zeros(out_shape + (0,))
+            out[w] = stacked.reshape(out_shape + leaf_shape)
             continue
         if rows:
             stacked = np.stack([np.asarray(vals[i]) for i in rows])
@@ -39,4 +46,4 @@ def jacobians(program, values: dict, of=None, wrt=None, kind=True):
         out[w] = stacked.reshape(head + stacked.shape[1:])
     connected = {w: gr.connected for w, gr in c.leaves.items()}
     r = result_of(c.replace(leaves={}), vals)
-    return c.output, vals[y], out, connected, r
+    return c.output, vals[y], out, connected, r, c.jacobian_mode

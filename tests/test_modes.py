@@ -461,3 +461,29 @@ def test_input_used_only_in_an_untaken_branch_is_still_an_input(x, connected):
     with pytest.raises(CgraphError) as err:  # a name the program does not mention at all
         run(src, {"a": 1.0, "bb": 2.0})
     assert "'bb'" in err.value.message
+
+
+# ------------------------------------------------------------ --compare-modes
+def test_compare_modes_from_the_command_line():
+    from cli_runner import cli
+
+    r = cli("grad", os.path.join(ROOT, "examples", "mlp.cg"), "--compare-modes", "--json")
+    assert r.code == 0, r
+    doc = r.json["compare"]
+    assert doc["agree"] and {q["name"] for q in doc["quantities"]} >= {"loss", "∂loss/∂W1"}
+    assert all(q["max_abs_difference"] == 0.0 for q in doc["quantities"])
+    r = cli("eval", "x / x", "x=0", "--compare-modes", env={"NO_COLOR": "1"})
+    assert r.code == 0 and "agree" in r.stdout            # NaN equals NaN
+    r = cli("grad", os.path.join(ROOT, "examples", "newton.cg"), "--compare-modes")
+    assert r.code == 1 and "static mode cannot run this program" in r.stdout
+    assert "needs eager mode" in r.stderr
+
+
+def test_compare_modes_says_when_they_differ():
+    from cgraph.cli.compare import differences
+
+    assert differences([1.0, np.nan, np.inf], [1.0 + 1e-12, np.nan, np.inf], "float64") \
+        == (pytest.approx(1e-12, abs=1e-15), True)
+    d, ok = differences([1.0, 2.0], [1.0, 2.001], "float64")
+    assert not ok and d == pytest.approx(0.001)
+    assert differences([1.0], [1.00001], "float32")[1]

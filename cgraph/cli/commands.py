@@ -15,6 +15,9 @@ OF = Param("of", ("--of",), str, metavar="NAME",
            help="the output to differentiate (default: the program's first output)")
 WRT = Param("wrt", ("--wrt",), str, metavar="A,B",
             help="differentiate with respect to these leaves only (comma-separated)")
+COMPARE_MODES = Param("compare_modes", ("--compare-modes",), bool, False,
+                      help="run the program in static and in eager mode and report the largest "
+                           "difference per output (and gradient); exit 1 if they differ")
 
 
 # ------------------------------------------------------------------ helpers
@@ -72,6 +75,7 @@ def _print_values(printer, items, title=None) -> None:
 # --------------------------------------------------------------------- eval
 @command("eval", SOURCE, VALUES, INPUTS, OUT,
          Param("all", ("--all",), bool, False, help="print every named value, not only the outputs"),
+         COMPARE_MODES,
          *RUN_FLAGS,
          help="Run the forward pass and print the outputs.",
          examples=['cgraph eval "(a+b)*(b-c)" a=2 b=3 c=4',
@@ -82,6 +86,10 @@ def eval_command(o) -> int:
     if isinstance(started, int):
         return started
     printer, program, values = started
+    if o.compare_modes:
+        from .compare import compare_modes
+
+        return compare_modes(printer, program, values, grad=False)
     result = program.run(values, all_names=o.all)
     feed = program.feed(values)
     named = result.named() if o.all else {}
@@ -107,6 +115,7 @@ def eval_command(o) -> int:
          Param("check", ("--check",), bool, False,
                help="compare every gradient with central finite differences (exit 1 if one "
                     "is off)"),
+         COMPARE_MODES,
          Param("step", ("--step",), bool, False,
                help="walk the backward pass one node at a time (keys on a terminal: → next, "
                     "← back, q quit; piped: every step as a numbered frame)"),
@@ -124,6 +133,10 @@ def grad_command(o) -> int:
         return started
     printer, program, values = started
     wrt = split_names(o.wrt)
+    if o.compare_modes:
+        from .compare import compare_modes
+
+        return compare_modes(printer, program, values, grad=True, of=o.of, wrt=wrt)
     result = program.run(values, grad=True, of=o.of, wrt=wrt, all_names=o.all)
     feed = program.feed(values)
     _warnings(result, program, feed, printer, strict=o.strict)

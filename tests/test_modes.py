@@ -472,6 +472,9 @@ def test_compare_modes_from_the_command_line():
     doc = r.json["compare"]
     assert doc["agree"] and {q["name"] for q in doc["quantities"]} >= {"loss", "∂loss/∂W1"}
     assert all(q["max_abs_difference"] == 0.0 for q in doc["quantities"])
+    r = cli("jacobian", "W @ x", "W=[[1,2],[3,4]]", "x=[1,1]", "--compare-modes", "--json")
+    assert r.code == 0 and r.json["compare"]["agree"]
+    assert [q["name"] for q in r.json["compare"]["quantities"]] == ["Y", "∂Y/∂W", "∂Y/∂x"]
     r = cli("eval", "x / x", "x=0", "--compare-modes", env={"NO_COLOR": "1"})
     assert r.code == 0 and "agree" in r.stdout            # NaN equals NaN
     r = cli("grad", os.path.join(ROOT, "examples", "newton.cg"), "--compare-modes")

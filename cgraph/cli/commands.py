@@ -253,6 +253,7 @@ def _check_table(printer, report) -> None:
 
 # ----------------------------------------------------------------- jacobian
 @command("jacobian", SOURCE, VALUES, INPUTS, OF, WRT,
+         COMPARE_MODES,
          Param("mode_ad", ("--mode-ad",), ("forward", "reverse"), None,
                help="forward: one forward pass per leaf element (columns); reverse: one "
                     "backward pass per output element (rows); default: whichever makes fewer "
@@ -269,6 +270,11 @@ def jacobian_command(o) -> int:
     if isinstance(started, int):
         return started
     printer, program, values = started
+    if o.compare_modes:
+        from .compare import compare_modes
+
+        return compare_modes(printer, program, values, grad="jacobian", of=o.of,
+                             wrt=split_names(o.wrt))
     name, y, jac, connected, result, _ = jacobians(program, values, of=o.of,
                                                      wrt=split_names(o.wrt),
                                                      kind=o.mode_ad or True)

@@ -1,4 +1,4 @@
-"""`--compare-modes` (eval, grad): the program run both ways — static (built whole,
+"""`--compare-modes` (eval, grad, jacobian): the program run both ways — static (built whole,
 optimised, planned) and eager (each op as it is reached) — and the largest
 difference per output and per gradient, with a verdict.
 
@@ -15,13 +15,23 @@ import numpy as np
 TOLERANCES = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-6)}
 
 
-def _run(program, values, grad, of, wrt, mode):
+def _program(program, mode):
     from ..program import Program
 
-    p = Program(program.source, program.file, mode=mode, dtype=program.dtype, seed=program.seed,
-                max_iterations=program.max_iterations, max_memory=program.max_memory,
-                max_depth=program.max_depth)
-    return p.run(values, grad=grad, of=of, wrt=wrt)
+    return Program(program.source, program.file, mode=mode, dtype=program.dtype, seed=program.seed,
+                   max_iterations=program.max_iterations, max_memory=program.max_memory,
+                   max_depth=program.max_depth)
+
+
+def _run(program, values, grad, of, wrt, mode):
+    if grad == "jacobian":
+        from types import SimpleNamespace
+
+        from .jacobian import jacobians
+
+        name, y, jac, _, _, _ = jacobians(_program(program, mode), values, of=of, wrt=wrt)
+        return SimpleNamespace(outputs={name: y}, output=name, gradients=jac)
+    return _program(program, mode).run(values, grad=grad, of=of, wrt=wrt)
 
 
 def differences(a, b, dtype: str) -> tuple[float, bool]:
@@ -38,7 +48,8 @@ def differences(a, b, dtype: str) -> tuple[float, bool]:
     return (float(diff.max()) if diff.size else 0.0), bool(ok.all())
 
 
-def compare_modes(printer, program, values, grad: bool, of=None, wrt=None) -> int:
+def compare_modes(printer, program, values, grad, of=None, wrt=None) -> int:
+    """`grad`: False (outputs), True (and gradients) or "jacobian" (and Jacobians)."""
     from ..errors import CgraphError
     from .run import FAILED, OK, report
 

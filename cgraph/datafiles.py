@@ -280,6 +280,12 @@ def read_csv_table(path) -> tuple[Optional[list[str]], np.ndarray]:
     if any(_number(c) is None for c in first):
         header, rows = first, rows[1:]
     width = len(header) if header is not None else len(rows[0][1])
+    return header, csv_cells(rows, width, header, path)
+
+
+def csv_cells(rows, width: int, header, path) -> np.ndarray:
+    """The numbers of CSV rows ([(line number, cells)]), naming the row and column
+    of the first bad cell or ragged row."""
     out = np.empty((len(rows), width))
     for i, (line, row) in enumerate(rows):
         if len(row) != width:
@@ -296,7 +302,52 @@ def read_csv_table(path) -> tuple[Optional[list[str]], np.ndarray]:
                                        f": {cell.strip()!r} is not a number"),
                                     hint="only the first row may be a header")
             out[i, j] = v
-    return header, out
+    return out
+
+
+def csv_chunks(path, rows: int):
+    """A large CSV file read `rows` rows at a time: yields (header, first line number,
+    values [n, cols]); memory stays one chunk's whatever the file's size. Each chunk
+    goes through NumPy's C reader, and through the exact reader (row and column of a
+    bad cell) only when that refuses it."""
+    import itertools
+
+    path = os.fspath(path)
+    check_file(path, limit=1 << 62)  # streamed: no size limit
+    with open(path, "r", encoding="utf-8-sig", newline="") as fp:
+        line_no = 0
+        header = None
+        for line in fp:
+            line_no += 1
+            cells = next(csv.reader([line]), [])
+            if any(c.strip() for c in cells):
+                first = [c.strip() for c in cells]
+                if any(_number(c) is None for c in first):
+                    header = first
+                else:
+                    raise DataFileError(f"{path} has no header row: the first row must name "
+                                        "the columns")
+                break
+        if header is None:
+            raise DataFileError(f"{path} is empty: no rows")
+        width = len(header)
+        while True:
+            lines = list(itertools.islice(fp, rows))
+            if not lines:
+                return
+            start = line_no + 1
+            line_no += len(lines)
+            try:
+                with np.errstate(all="ignore"):
+                    values = np.loadtxt(io.StringIO("".join(lines)), delimiter=",", ndmin=2,
+                                        dtype=np.float64)
+                if values.shape[1] != width:
+                    raise ValueError("ragged")
+            except ValueError:
+                parsed = [(start + k, r) for k, r in enumerate(csv.reader(lines))
+                          if any(c.strip() for c in r)]
+                values = csv_cells(parsed, width, header, path)
+            yield header, start, values
 
 
 def _read_csv_fast(path) -> Optional[tuple]:

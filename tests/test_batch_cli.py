@@ -218,3 +218,50 @@ def test_batch_help_lists_the_flags():
 
     result = CliRunner().invoke(build_app(), ["batch", "--help"])
     assert result.exit_code == 0 and "--jobs" in result.output and "--timeout" in result.output
+
+
+# ------------------------------------------------------------ --chunk-rows (streamed)
+def test_a_streamed_batch_equals_the_whole_one(tmp_path):
+    from cgraph.batch.stream import stream_rows
+    from cgraph.batch import run_rows
+    from cgraph.program import Program
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=1000), rng.normal(size=1000)
+    csv = tmp_path / "rows.csv"
+    csv.write_text("a,b\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(a, b)))
+    src = "input a\ninput b\nparam w = 0.5\nY = sin(a * w) + b * w^2\n"
+    whole = run_rows(Program(src), str(csv), grad=True)
+    streamed = stream_rows(Program(src), str(csv), str(tmp_path / "s.csv"), grad=True,
+                           chunk_rows=128)
+    assert streamed.rows == 1000
+    np.testing.assert_allclose(streamed.shared_gradients["w"], whole.shared_gradients["w"],
+                               rtol=1e-12)
+    for ext in ("csv", "jsonl"):
+        out1, out2 = tmp_path / f"one.{ext}", tmp_path / f"many.{ext}"
+        assert cli("grad", _src(tmp_path, src), "--inputs", csv, "--out", out1).code == 0
+        r = cli("grad", _src(tmp_path, src), "--inputs", csv, "--out", out2, "--chunk-rows", "77")
+        assert r.code == 0, r
+        assert out1.read_bytes() == out2.read_bytes()
+
+
+def _src(tmp_path, text):
+    p = tmp_path / "m.cg"
+    p.write_text(text)
+    return p
+
+
+def test_a_streamed_batch_names_the_bad_row_and_keeps_the_old_output(tmp_path):
+    csv = tmp_path / "rows.csv"
+    csv.write_text("a,b\n" + "1,2\n" * 10 + "1,oops\n" + "1,2\n" * 5)
+    out = tmp_path / "out.csv"
+    out.write_text("previous results\n")
+    r = cli("eval", "a + b", "--inputs", csv, "--out", out, "--chunk-rows", "4")
+    assert r.code == 1 and "row 12, column 2 (b): 'oops' is not a number" in r.stderr, r
+    assert out.read_text() == "previous results\n"
+    r = cli("eval", "sqrt(a) + b", "--inputs", csv, "--out", out, "--chunk-rows", "4")
+    assert r.code == 1
+    r = cli("eval", "a + b", "--inputs", csv, "--out", tmp_path / "o.npz", "--chunk-rows", "4")
+    assert r.code == 2 and ".csv or .jsonl" in r.stderr
+    r = cli("eval", "a + b", "a=1", "b=2", "--chunk-rows", "4")
+    assert r.code == 2 and "--inputs rows.csv" in r.stderr

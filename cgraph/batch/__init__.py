@@ -19,6 +19,8 @@ The modules, by job:
 - `rows`: `run_rows`, which builds the one-row graph through the pipeline,
   vectorises it, and runs it in chunks of rows (row by row in eager mode);
 - `writers`: CSV, JSONL and NPZ output (atomic), JSON documents and tables;
+- `stream`: `stream_rows`, a CSV file read, run and written a chunk of rows at a
+  time (`--chunk-rows N`), shared gradients summed over the chunks;
 - `programs`: `Task` and `run_one`, one program of a `cgraph batch` run;
 - `pool`: `run_programs`, in this process or in worker processes with a timeout.
 """

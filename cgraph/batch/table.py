@@ -38,8 +38,18 @@ def read_table(path) -> Table:
     if header is None:
         raise DataFileError(f"{path} has no header row: the first row must name the columns",
                             hint="e.g. a,b,c — one input of the program per column")
+    header = checked_header(header, path)
+    cols = np.ascontiguousarray(values.T)  # one contiguous row of memory per column
+    return Table(list(header), {name: cols[j] for j, name in enumerate(header)}, 2, path)
+
+
+def checked_header(header, path) -> list:
+    """The column names, NFKC-normalised as the source's names are; an empty or a
+    repeated name is a DataFileError naming its column."""
+    from ..datafiles import DataFileError
+
     seen = set()
-    header = [unicodedata.normalize("NFKC", name) for name in header]  # as names in source
+    header = [unicodedata.normalize("NFKC", name) for name in header]
     for j, name in enumerate(header):
         if not name:
             raise DataFileError(f"{path}: row 1, column {j + 1}: the column has no name",
@@ -47,8 +57,7 @@ def read_table(path) -> Table:
         if name in seen:
             raise DataFileError(f"{path}: row 1, column {j + 1}: the column '{name}' appears twice")
         seen.add(name)
-    cols = np.ascontiguousarray(values.T)  # one contiguous row of memory per column
-    return Table(list(header), {name: cols[j] for j, name in enumerate(header)}, 2, path)
+    return header
 
 
 # ==================================================================== results

@@ -63,11 +63,13 @@ def _csv_cell(text: str) -> str:
     return text
 
 
-def write_csv(fp, cols, rows: int, digits: Optional[int] = None) -> None:
-    """The CSV text of the columns, to a binary file, in blocks of rows."""
+def write_csv(fp, cols, rows: int, digits: Optional[int] = None, header: bool = True) -> None:
+    """The CSV text of the columns, to a binary file, in blocks of rows (`header`:
+    the header line first; a streamed run writes it with its first chunk only)."""
     groups = csv_columns(cols)
-    header = [h for names, _ in groups for h in names]
-    fp.write((",".join(_csv_cell(h) for h in header) + "\n").encode("utf-8"))
+    if header:
+        names = [h for names, _ in groups for h in names]
+        fp.write((",".join(_csv_cell(h) for h in names) + "\n").encode("utf-8"))
     arrays = [a for _, a in groups]
     for start in range(0, rows, WRITE_ROWS):
         stop = min(rows, start + WRITE_ROWS)

@@ -62,6 +62,8 @@ def csv_batch(command_name: str, opts) -> int:
     PRINT["stream"] = sys.stderr  # the program's print() never mixes with the rows on stdout
     text, file = read_source(opts.source)
     shared = read_values(opts.values)
+    if getattr(opts, "chunk_rows", None):
+        return _streamed(opts, printer, text, file, shared, grad, out)
     try:
         table = read_table(opts.inputs)
     except datafiles.DataFileError as exc:
@@ -91,6 +93,31 @@ def csv_batch(command_name: str, opts) -> int:
         printer.document(result_json(result, entry=printer.entry))
         return OK
     print_rows(printer, result, table.columns, opts)
+    _note_shared(result, printer)
+    return OK
+
+
+def _streamed(opts, printer, text, file, shared, grad, out) -> int:
+    """--chunk-rows N: the batch read, run and written a chunk at a time."""
+    from ..batch.stream import STREAM_SUFFIXES, stream_rows
+    from .sources import compile_source, split_names
+
+    if not out:
+        raise UsageError("--chunk-rows streams the results to a file: give --out FILE.csv "
+                         "(or .jsonl)")
+    if os.path.splitext(out)[1].lower() not in STREAM_SUFFIXES:
+        raise UsageError(f"--chunk-rows writes .csv or .jsonl, not {out}",
+                         "an .npz holds every row at once: leave out --chunk-rows for it")
+    program = compile_source(opts, text, file)
+    result = stream_rows(program, opts.inputs, out, shared, grad=grad,
+                         of=opts.of if grad else None, wrt=split_names(opts.wrt) if grad else None,
+                         all_names=bool(getattr(opts, "all", False)) and not grad,
+                         chunk_rows=opts.chunk_rows)
+    if printer.json:
+        printer.document({"rows": result.rows, "out": out})
+    else:
+        note(f"wrote {result.rows} row{'s' * (result.rows != 1)} to {out} "
+             f"(streamed, {opts.chunk_rows} rows at a time)", printer.quiet)
     _note_shared(result, printer)
     return OK
 

@@ -8,8 +8,8 @@ the top: NumPy, the engine and Rich load inside the functions that use them.
 from __future__ import annotations
 
 from .run import FAILED, OK, UsageError, note, warn
-from .spec import (DTYPE, INPUTS, JSON, MAX_ITERATIONS, MAX_MEMORY, MODE, OUT, QUIET, RUN_FLAGS,
-                   SEED, SOURCE, SOURCES, VALUES, Param, command)
+from .spec import (CHUNK_ROWS, DTYPE, INPUTS, JSON, MAX_ITERATIONS, MAX_MEMORY, MODE, OUT, QUIET,
+                   RUN_FLAGS, SEED, SOURCE, SOURCES, VALUES, Param, command)
 
 OF = Param("of", ("--of",), str, metavar="NAME",
            help="the output to differentiate (default: the program's first output)")
@@ -31,6 +31,8 @@ def _start(opts, command_name: str):
     if getattr(opts, "out", None) is not None:
         raise UsageError("--out writes the results of a batch run: it needs --inputs rows.csv",
                          "without --inputs, redirect standard output (or use --json)")
+    if getattr(opts, "chunk_rows", None):
+        raise UsageError("--chunk-rows streams a batch run: it needs --inputs rows.csv --out FILE")
     printer = Printer(opts)
     program, values = open_program(opts)
     return printer, program, values
@@ -73,7 +75,7 @@ def _print_values(printer, items, title=None) -> None:
 
 
 # --------------------------------------------------------------------- eval
-@command("eval", SOURCE, VALUES, INPUTS, OUT,
+@command("eval", SOURCE, VALUES, INPUTS, OUT, CHUNK_ROWS,
          Param("all", ("--all",), bool, False, help="print every named value, not only the outputs"),
          COMPARE_MODES,
          *RUN_FLAGS,
@@ -107,7 +109,7 @@ def eval_command(o) -> int:
 
 
 # --------------------------------------------------------------------- grad
-@command("grad", SOURCE, VALUES, INPUTS, OUT, OF, WRT,
+@command("grad", SOURCE, VALUES, INPUTS, OUT, CHUNK_ROWS, OF, WRT,
          Param("all", ("--all",), bool, False,
                help="also the gradient of every named intermediate value"),
          Param("explain", ("--explain",), bool, False,

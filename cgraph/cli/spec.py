@@ -157,6 +157,10 @@ OUT = Param("out", ("-o", "--out"), str, metavar="FILE", panel="Output",
             help="with --inputs rows.csv: write one result row per input row to a .csv, "
                  ".jsonl or .npz file (atomically) instead of printing a table")
 
+CHUNK_ROWS = Param("chunk_rows", ("--chunk-rows",), int, None, metavar="N", min=1, panel="Output",
+                   help="with --inputs rows.csv --out FILE.csv|.jsonl: stream the batch, N rows "
+                        "at a time (memory stays one chunk's; the output appears when complete)")
+
 MODE = Param("mode", ("--mode",), ("static", "eager"), None, panel=RUN_PANEL,
              help="static: build the whole graph, then run it; eager: run each statement "
                   "as it is reached (default: the program's `# mode:` comment line, else static)")

@@ -13,9 +13,9 @@
     python bench/batch_rows.py [--rows N] [--repeat N]
 
 The CSV is written to a temporary directory (shortest round-trip floats,
-about 60 MB for a million rows). Writing the result CSV is fastest with the
-optional `orjson` package (`pip install cgraph[fast]`); without it the
-writer formats floats with Python's repr (slower, same text).
+about 60 MB for a million rows). The result CSV's floats are formatted by
+orjson (a dependency); where it is missing the writer falls back to Python's
+repr (slower, the same numbers in another notation at times).
 """
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def measure(repeat: int = 15, rows: int = ROWS) -> list:
             rss = max(rss, peak)
         wall = sorted(walls)[1]
         out_size = os.path.getsize(out_path)
-    writer = "orjson" if fast_json() is not None else "repr (install orjson for speed)"
+    writer = "orjson" if fast_json() is not None else "repr (orjson missing)"
     out.append(Row(f"{rows:,}-row CSV end to end", fmt_time(wall), "—", "—", f"< {WALL_TARGET:g} s",
                    wall < WALL_TARGET,
                    note=f"{how}; median of 3; input {fmt_bytes(size)}, output "

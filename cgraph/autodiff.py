@@ -1,4 +1,7 @@
-"""Reverse mode as a graph transformation.
+"""Reverse and forward mode as graph transformations.
+
+`forward(g, y, x, v)` is forward mode: a tangent pass from x to y adding each
+op's JVP (`tangent`: the registry's `jvp` entry, else derived from the VJP).
 
 `backward` walks the node list once, from the output back, and appends the
 gradient nodes to the same graph using registry ops. The result is an
@@ -79,19 +82,63 @@ def _backward(g: Graph, y: int, wrt, seed, live, lo) -> dict[int, int]:
 
 
 def forward(g: Graph, y: int, x: int, v: int) -> int:
-    """∂y/∂x · v (a node of y's shape): forward mode as the transpose of a backward
-    pass. The backward pass from y seeded with a cotangent c gives Jᵀc, which is
-    linear in c; differentiating ⟨Jᵀc, v⟩ with respect to c gives J·v. Both passes
-    add registry ops to the graph, so the result is a graph like any other: drawn,
-    optimised, run in either mode, differentiated again (hvp is jvp of grad)."""
-    saved = g.fold
-    g.fold = False  # c must stay a node of its own, whatever its value
+    """∂y/∂x · v (a node of y's shape): forward mode as a graph transformation. One
+    walk from x to y, in node order, adds each node's tangent (`tangent`) with
+    registry ops; the result is a graph like any other — drawn, optimised, run in
+    either mode, differentiated again (hvp is jvp of grad)."""
+    nodes = g.nodes
+    tangents: dict[int, int] = {x: v}
+    saved, g.fold = g.fold, False
     try:
-        c = g.add("zeros_like", (y,))
+        for i in range(x + 1, y + 1):
+            node = nodes[i]
+            if node.op.vjp is None or not any(j in tangents for j in node.inputs):
+                continue  # not differentiable here (comparisons, argmax): a zero tangent
+            g.span = node.span
+            t = tangent(g, node, [tangents.get(j) for j in node.inputs])
+            if t is not None:
+                tangents[i] = t
+        return tangents[y] if y in tangents else g.add("zeros_like", (y,))
     finally:
         g.fold = saved
-    jt_c = backward(g, y, [x], seed=c)[x]
-    s = g.add("sum", (g.add("mul", (jt_c, v)),), {"axis": None, "keepdims": False})
+
+
+def tangent(g: Graph, node, ts: list) -> Optional[int]:
+    """The tangent of one node from its inputs' tangents (None: no tangent), by the
+    op's `jvp` entry: "linear" (the op itself, applied to the tangents), a written-out
+    rule, or — without one — derived from its VJP, exactly: for an elementwise op the
+    VJP of a ones cotangent is its elementwise partial (∂out/∂in_k · t_k); otherwise the
+    VJP's transpose, ∂/∂c ⟨vjp_k(c), t_k⟩ summed over k."""
+    op, ins = node.op, node.inputs
+    rule = op.jvp
+    if rule == "linear":
+        args = [t if t is not None else g.add("zeros_like", (j,)) for j, t in zip(ins, ts)]
+        return g.add(op, args, dict(node.attrs))
+    if callable(rule):
+        out = rule([Sym(g, t) if t is not None else None for t in ts], Sym(g, node.id),
+                   *(Sym(g, j) for j in ins), **node.attrs)
+        return None if out is None else (out.id if isinstance(out, Sym) else g.const(out))
+    if op.elementwise:
+        ones = g.add("ones_like", (node.id,))
+        parts = op.vjp(Sym(g, ones), Sym(g, node.id), *(Sym(g, j) for j in ins), **node.attrs)
+        total = None
+        for p, t in zip(parts, ts):
+            if p is None or t is None:
+                continue
+            term = g.add("mul", (p.id if isinstance(p, Sym) else g.const(p), t))
+            total = term if total is None else g.add("add", (total, term))
+        return None if total is None else fit(g, Sym(g, total), node.shape)
+    c = g.add("zeros_like", (node.id,))
+    cts = op.vjp(Sym(g, c), Sym(g, node.id), *(Sym(g, j) for j in ins), **node.attrs)
+    s = None
+    for j, ct, t in zip(ins, cts, ts):
+        if ct is None or t is None:
+            continue
+        ct = fit(g, ct, g.nodes[j].shape)
+        term = g.add("sum", (g.add("mul", (ct, t)),), {"axis": None, "keepdims": False})
+        s = term if s is None else g.add("add", (s, term))
+    if s is None:
+        return None
     return backward(g, s, [c])[c]
 
 

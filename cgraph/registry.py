@@ -72,8 +72,8 @@ class OpDef(Record):
 
     __slots__ = ("name", "args", "forward", "shape", "vjp", "doc", "deriv", "partials", "dtype",
                  "domain", "symbol", "family", "scalar", "elementwise", "foldable",
-                 "partial_shapes", "batch", "test")
-    _defaults = {"vjp": None, "doc": "", "deriv": "", "partials": (), "dtype": "float",
+                 "partial_shapes", "batch", "test", "jvp")
+    _defaults = {"vjp": None, "jvp": None, "doc": "", "deriv": "", "partials": (), "dtype": "float",
                  "domain": (), "symbol": "", "scalar": None,
                  "elementwise": False, "foldable": True, "partial_shapes": False, "batch": None}
     _factories = {"test": dict}
@@ -83,7 +83,10 @@ class OpDef(Record):
     # symbol: how a drawing shows it (+, ×, @); scalar: a Python-float version for
     # all-scalar plans; foldable: may run at build time on constants; partial_shapes:
     # the shape rule copes with unknown dims; batch: how it runs over rows (a rule of
-    # cgraph.batch.vectorize, or None: a per-row loop); test: hints for the generated tests.
+    # cgraph.batch.vectorize, or None: a per-row loop); test: hints for the generated tests;
+    # jvp: forward mode — "linear" (the op applied to the tangents), a rule
+    # `jvp(tangents, out, *inputs, **attrs)` (None where an input has no tangent), or
+    # None: derived from the vjp (cgraph.autodiff.tangent).
 
     @property
     def differentiable(self) -> bool:

@@ -86,7 +86,7 @@ defop("sum_to", sig="x, shape:shape", forward=sum_to, shape=lambda s, shape: tup
 defop("zeros_like", sig="x", forward=np.zeros_like, shape=lambda s: s[0],
       vjp=lambda g, out, x: (None,),
       doc="zeros of x's shape", deriv="0", dtype="float", batch="direct", family="internal")
-defop("matrix_transpose", sig="x", forward=lambda x: np.swapaxes(x, -1, -2),
+defop("matrix_transpose", jvp="linear", sig="x", forward=lambda x: np.swapaxes(x, -1, -2),
       shape=lambda s: s[0][:-2] + (s[0][-1], s[0][-2]) if len(s[0]) >= 2 else _rank2(s[0]),
       vjp=lambda g, out, x: (F.matrix_transpose(g),), doc="swap the last two axes",
       deriv="transpose back", symbol="ᵀ", dtype="same", batch="direct",

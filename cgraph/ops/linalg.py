@@ -50,8 +50,15 @@ def _matmul_vjp(g, out, x, y):
     return gx, gy
 
 
+def _matmul_jvp(ts, out, x, y):
+    """d(x @ y) = dx @ y + x @ dy (the product rule, a matrix product per term)."""
+    tx, ty = ts
+    terms = ([tx @ y] if tx is not None else []) + ([x @ ty] if ty is not None else [])
+    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
 defop("matmul", sig="x, y", forward=np.matmul, shape=lambda s: S.matmul(s[0], s[1]),
-      vjp=_matmul_vjp,
+      vjp=_matmul_vjp, jvp=_matmul_jvp,
       doc="matrix product x @ y (NumPy: 1-D operands, batch axes broadcast)",
       deriv="g @ yᵀ, xᵀ @ g", family="linalg", symbol="@", batch="matmul",
       test={"cases": [{"shapes": [(2, 3), (3, 4)]}, {"shapes": [(3,), (3, 2)]},
@@ -148,7 +155,7 @@ def _transpose_vjp(g, out, x, axes=None):
     return (F.transpose(g, axes=[int(i) for i in np.argsort(perm)]),)
 
 
-defop("transpose", sig="x, axes:axes=none", forward=_transpose, shape=_transpose_shape,
+defop("transpose", jvp="linear", sig="x, axes:axes=none", forward=_transpose, shape=_transpose_shape,
       vjp=_transpose_vjp,
       doc="permute the axes (none: reverse them; x.T)", deriv="transpose back",
       partials=("1",), family="linalg", symbol="ᵀ", dtype="same", batch="transpose",
@@ -175,7 +182,7 @@ defop("eye_like", sig="x",
       deriv="0 (does not depend on x's values)", family="internal", symbol="I", batch="direct",
       test={"shapes": [(2, 3)]})
 
-defop("trace", sig="x", forward=np.trace, shape=_trace_shape,
+defop("trace", jvp="linear", sig="x", forward=np.trace, shape=_trace_shape,
       vjp=lambda g, out, x: (g * F.eye_like(x),),
       doc="sum of the diagonal of a matrix", deriv="identity matrix",
       family="linalg", symbol="tr", batch="trace",

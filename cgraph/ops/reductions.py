@@ -55,8 +55,10 @@ def count(x, axis) -> float:
 
 
 def reduction(name, *, forward, vjp, deriv, doc, domain="real", dtype="float", sig=RSIG,
-              test=None):
+              test=None, jvp=None):
     extra = {"test": test} if test is not None else {}
+    if jvp is not None:
+        extra["jvp"] = jvp
     return defop(name, sig=sig, forward=forward, shape=reduce_shape, vjp=vjp, doc=doc, deriv=deriv,
                  partials=(partial_of_x(deriv),),
                  domain=(domain,), family="reductions", symbol=name, dtype=dtype, batch="reduce",
@@ -144,10 +146,10 @@ def _prod_vjp(g, out, x, axis=None, keepdims=False):
     return (keep(g, x, axis, keepdims) * d,)
 
 
-reduction("sum", forward=_sum,
+reduction("sum", forward=_sum, jvp="linear",
           vjp=lambda g, out, x, axis=None, keepdims=False: (spread(g, x, axis, keepdims),),
           deriv="1", doc="sum of the elements")
-reduction("mean", forward=_mean,
+reduction("mean", forward=_mean, jvp="linear",
           vjp=lambda g, out, x, axis=None, keepdims=False: (spread(g, x, axis, keepdims) / count(x, axis),),
           deriv="1/n", doc="mean of the elements")
 reduction("prod", forward=_extreme(np.prod), vjp=_prod_vjp, deriv="product of the others",

@@ -122,7 +122,7 @@ def _reshape(x, shape):
     return np.reshape(x, _int_list(shape))
 
 
-defop("reshape", sig="x, shape:shape", forward=_reshape,
+defop("reshape", jvp="linear", sig="x, shape:shape", forward=_reshape,
       shape=lambda s, shape: _reshape_target(s[0], shape),
       vjp=lambda g, out, x, shape: (reshape_back(g, x),),
       doc="the same values in a new shape (one dim may be -1: inferred)",
@@ -145,7 +145,7 @@ def _flatten_shape(s):
     return (n,)
 
 
-defop("flatten", sig="x", forward=lambda x: np.reshape(x, (-1,)), shape=_flatten_shape,
+defop("flatten", jvp="linear", sig="x", forward=lambda x: np.reshape(x, (-1,)), shape=_flatten_shape,
       vjp=lambda g, out, x: (reshape_back(g, x),),
       doc="the values as a 1-D tensor (row-major)", deriv="reshape the gradient back",
       partials=("1",), family="shape", symbol="flatten", dtype="same", batch="reshape",
@@ -184,7 +184,7 @@ def _squeeze(x, axis=None):
     return np.squeeze(x, axis=_squeeze_axes(x.shape, axis))
 
 
-defop("squeeze", sig="x, axis:axes=none", forward=_squeeze, shape=_squeeze_shape,
+defop("squeeze", jvp="linear", sig="x, axis:axes=none", forward=_squeeze, shape=_squeeze_shape,
       vjp=lambda g, out, x, axis=None: (reshape_back(g, x),),
       doc="drop size-1 axes (all of them, or the ones named by axis)",
       deriv="reshape the gradient back", partials=("1",), family="shape", symbol="squeeze",
@@ -214,7 +214,7 @@ def _expand_dims(x, axis=None):
     return np.expand_dims(x, _expand_axes(np.ndim(x), axis))
 
 
-defop("expand_dims", sig="x, axis:axes", forward=_expand_dims, shape=_expand_shape,
+defop("expand_dims", jvp="linear", sig="x, axis:axes", forward=_expand_dims, shape=_expand_shape,
       vjp=lambda g, out, x, axis=None: (reshape_back(g, x),),
       doc="insert size-1 axes at the given positions (an int or a list, as NumPy)",
       deriv="reshape the gradient back", partials=("1",), family="shape", symbol="expand_dims",
@@ -244,7 +244,7 @@ def _broadcast_to_shape(s, shape):
     return dst
 
 
-defop("broadcast_to", sig="x, shape:shape",
+defop("broadcast_to", jvp="linear", sig="x, shape:shape",
       forward=lambda x, shape: np.broadcast_to(x, _int_list(shape)),  # a view: no copy
       shape=_broadcast_to_shape,
       vjp=lambda g, out, x, shape: (F.sum_to(g, shape=list(x.shape)),),
@@ -299,7 +299,7 @@ def _concat_vjp(g, out, *xs, axis=0):
     return tuple(grads)
 
 
-defop("concat", sig="xs:tensors, axis:int=0",
+defop("concat", jvp="linear", sig="xs:tensors, axis:int=0",
       forward=lambda *xs, axis=0: np.concatenate(xs, axis=axis),
       shape=_concat_shape, vjp=_concat_vjp,
       doc="join tensors along an existing axis", deriv="slice each part of the gradient back",
@@ -328,7 +328,7 @@ def _stack_vjp(g, out, *xs, axis=0):
     return tuple(F.index(g, items=_full_slices(ax) + (("int", i),)) for i in range(len(xs)))
 
 
-defop("stack", sig="xs:tensors, axis:int=0", forward=lambda *xs, axis=0: np.stack(xs, axis=axis),
+defop("stack", jvp="linear", sig="xs:tensors, axis:int=0", forward=lambda *xs, axis=0: np.stack(xs, axis=axis),
       shape=_stack_shape, vjp=_stack_vjp,
       doc="join same-shape tensors along a new axis", deriv="take each slice of the gradient back",
       family="shape", symbol="stack", dtype="same", batch="stack",

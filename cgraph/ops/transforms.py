@@ -1,7 +1,6 @@
 """grad, jacobian, hessian, jvp, hvp: the builder expands them with the
-derivative transforms of cgraph/autodiff.py (backward, and forward mode as
-the transpose of a backward pass); they are listed here so `cgraph ops`
-shows them."""
+derivative transforms of cgraph/autodiff.py (backward, and the tangent pass
+of forward mode); they are listed here so `cgraph ops` shows them."""
 from __future__ import annotations
 
 from ..registry import defop

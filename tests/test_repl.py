@@ -152,3 +152,11 @@ def test_the_prompt_on_a_real_terminal(tmp_path):
     t2.expect("name")
     t2.send("\x04")
     t2.close()
+
+
+def test_a_line_that_is_not_utf8_is_one_error_and_the_session_goes_on():
+    r = subprocess.run([CGRAPH, "repl"], input=b"a = 1\n\xff\xfe\nb = a + 1\n", capture_output=True,
+                       timeout=60, env={**os.environ, "NO_COLOR": "1"})
+    assert r.returncode == 1
+    assert r.stdout.decode().splitlines() == ["a = 1", "b = 2"]
+    assert b"not valid UTF-8" in r.stderr and b"Traceback" not in r.stderr

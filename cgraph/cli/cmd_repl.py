@@ -48,8 +48,16 @@ def _show(reply, color: bool = False) -> bool:
 def _piped(session) -> int:
     from ..repl import read_blocks
 
+    from ..errors import Diagnostic
+    from ..repl import Reply
+
     failed = False
     for text in read_blocks(sys.stdin):
+        if any("\udc80" <= ch <= "\udcff" for ch in text):  # bytes that are not UTF-8
+            failed |= _show(Reply(errors=[Diagnostic(
+                "syntax", "this input is not valid UTF-8 text", None,
+                "save the file as UTF-8")]))
+            continue
         failed |= _show(session.feed(text))
     return 1 if failed else 0
 

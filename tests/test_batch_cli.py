@@ -265,3 +265,18 @@ def test_a_streamed_batch_names_the_bad_row_and_keeps_the_old_output(tmp_path):
     assert r.code == 2 and ".csv or .jsonl" in r.stderr
     r = cli("eval", "a + b", "a=1", "b=2", "--chunk-rows", "4")
     assert r.code == 2 and "--inputs rows.csv" in r.stderr
+
+
+def test_a_big_input_is_streamed_without_being_asked(tmp_path, monkeypatch):
+    from cgraph.batch import stream
+
+    csv = tmp_path / "rows.csv"
+    csv.write_text("a,b\n" + "".join(f"{k},{k + 1}\n" for k in range(300)))
+    whole = cli("grad", "a * b", "--inputs", csv, "--out", tmp_path / "w.csv", "--json")
+    monkeypatch.setattr(stream, "STREAM_BYTES", 100)
+    monkeypatch.setattr(stream, "DEFAULT_CHUNK_ROWS", 64)
+    streamed = cli("grad", "a * b", "--inputs", csv, "--out", tmp_path / "s.csv", "--json")
+    assert streamed.code == 0 and streamed.json == {**whole.json, "out": str(tmp_path / "s.csv")}
+    assert (tmp_path / "w.csv").read_bytes() == (tmp_path / "s.csv").read_bytes()
+    r = cli("grad", "a * b", "--inputs", csv, "--out", tmp_path / "s.csv")
+    assert "streamed, 64 rows at a time" in r.stderr

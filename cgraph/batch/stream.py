@@ -16,6 +16,10 @@ from ..errors import CgraphError
 from .table import BatchResult, Table, checked_header
 
 STREAM_SUFFIXES = (".csv", ".jsonl")
+#: an input larger than this is streamed even without --chunk-rows (same output),
+#: DEFAULT_CHUNK_ROWS rows at a time, so memory stays bounded whatever the file's size
+STREAM_BYTES = 256 << 20
+DEFAULT_CHUNK_ROWS = 100_000
 
 
 def stream_rows(program, path: str, out_path: str, shared: Optional[Mapping] = None,
@@ -48,7 +52,10 @@ def stream_rows(program, path: str, out_path: str, shared: Optional[Mapping] = N
                     write_csv(fp, out_cols, part.rows, header=total is None)
                 else:
                     write_jsonl(fp, out_cols, part.rows)
+                if total is None:
+                    written = [name for name, _ in out_cols]
                 total = _add(total, part)
+                total.written = written
     except DataFileError as exc:
         raise CgraphError(exc.message, kind="value", hint=exc.hint) from None
     except UnicodeDecodeError as exc:

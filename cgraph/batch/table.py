@@ -74,6 +74,7 @@ class BatchResult:
     shared_gradients: dict = field(default_factory=dict)  # shared leaf -> Σ over rows
     connected: dict = field(default_factory=dict)   # leaf -> does the output depend on it
     looped: list = field(default_factory=list)      # ops that ran once per row
+    written: list = field(default_factory=list)     # a streamed run: the columns written
 
     @property
     def grad(self) -> bool:

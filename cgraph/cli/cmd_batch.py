@@ -62,7 +62,7 @@ def csv_batch(command_name: str, opts) -> int:
     PRINT["stream"] = sys.stderr  # the program's print() never mixes with the rows on stdout
     text, file = read_source(opts.source)
     shared = read_values(opts.values)
-    if getattr(opts, "chunk_rows", None):
+    if getattr(opts, "chunk_rows", None) or _big(opts.inputs, out):
         return _streamed(opts, printer, text, file, shared, grad, out)
     try:
         table = read_table(opts.inputs)
@@ -97,9 +97,21 @@ def csv_batch(command_name: str, opts) -> int:
     return OK
 
 
+def _big(path: str, out) -> bool:
+    """Stream without being asked: a CSV input over STREAM_BYTES written to .csv/.jsonl."""
+    from ..batch.stream import STREAM_BYTES, STREAM_SUFFIXES
+
+    if not out or os.path.splitext(out)[1].lower() not in STREAM_SUFFIXES:
+        return False
+    try:
+        return os.path.getsize(path) > STREAM_BYTES
+    except OSError:
+        return False
+
+
 def _streamed(opts, printer, text, file, shared, grad, out) -> int:
-    """--chunk-rows N: the batch read, run and written a chunk at a time."""
-    from ..batch.stream import STREAM_SUFFIXES, stream_rows
+    """--chunk-rows N (or a big input): the batch read, run and written a chunk at a time."""
+    from ..batch.stream import DEFAULT_CHUNK_ROWS, STREAM_SUFFIXES, stream_rows
     from .sources import compile_source, split_names
 
     if not out:
@@ -112,12 +124,13 @@ def _streamed(opts, printer, text, file, shared, grad, out) -> int:
     result = stream_rows(program, opts.inputs, out, shared, grad=grad,
                          of=opts.of if grad else None, wrt=split_names(opts.wrt) if grad else None,
                          all_names=bool(getattr(opts, "all", False)) and not grad,
-                         chunk_rows=opts.chunk_rows)
+                         chunk_rows=opts.chunk_rows or DEFAULT_CHUNK_ROWS)
     if printer.json:
-        printer.document({"rows": result.rows, "out": out})
+        printer.document({"rows": result.rows, "out": out, "columns": result.written})
     else:
         note(f"wrote {result.rows} row{'s' * (result.rows != 1)} to {out} "
-             f"(streamed, {opts.chunk_rows} rows at a time)", printer.quiet)
+             f"(streamed, {opts.chunk_rows or DEFAULT_CHUNK_ROWS:,} rows at a time)",
+             printer.quiet)
     _note_shared(result, printer)
     return OK
 

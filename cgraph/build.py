@@ -855,37 +855,32 @@ class Builder:
         return self.poison(e.span)
 
     def derivative(self, e: A.Call, pos, kw):
-        if e.func in ("jvp", "hvp"):
-            return self.directional(e, pos, kw)
-        if kw or len(pos) != 2:
-            self.error("type", f"{e.func}(y, x) takes two arguments", e.span)
+        """grad, jacobian, hessian (y, x) and jvp, hvp (y, x, v): x must be a name."""
+        directional = e.func in ("jvp", "hvp")
+        n, form = (3, "y, x, v") if directional else (2, "y, x")
+        if kw or len(pos) != n:
+            self.error("type", f"{e.func}({form}) takes {'three' if n == 3 else 'two'} arguments",
+                       e.span)
             return self.poison(e.span)
         if not isinstance(e.args[1], A.Name):
             self.error("type", f"the second argument of {e.func}() must be a name", e.args[1].span,
-                       f"{e.func}(y, x) differentiates with respect to the value named x")
+                       f"{e.func}({form}) differentiates with respect to the value named x")
             return self.poison(e.span)
-        y, x = self.tensor(pos[0], e.args[0].span), self.tensor(pos[1], e.args[1].span)
-        if any(self.g.nodes[i].op.name == "error" for i in (y, x)):
+        args = [self.tensor(p, a.span) for p, a in zip(pos, e.args)]
+        if any(self.g.nodes[i].op.name == "error" for i in args):
             return self.poison(e.span)
+        if directional:
+            return self.directional(e, *args)
+        y, x = args
         if e.func == "grad":
             return self.grad(y, x, e)
         if e.func == "jacobian":
             return self.jacobian(y, x, e)
         return self.jacobian(self.grad(y, x, e), x, e)
 
-    def directional(self, e: A.Call, pos, kw) -> int:
+    def directional(self, e: A.Call, y: int, x: int, v: int) -> int:
         """jvp(y, x, v) = ∂y/∂x·v; hvp(y, x, v) = jvp(grad(y, x), x, v) for a scalar y."""
-        if kw or len(pos) != 3:
-            self.error("type", f"{e.func}(y, x, v) takes three arguments", e.span)
-            return self.poison(e.span)
-        if not isinstance(e.args[1], A.Name):
-            self.error("type", f"the second argument of {e.func}() must be a name", e.args[1].span,
-                       f"{e.func}(y, x, v) differentiates with respect to the value named x")
-            return self.poison(e.span)
-        y, x, v = (self.tensor(p, a.span) for p, a in zip(pos, e.args))
         g = self.g
-        if any(g.nodes[i].op.name == "error" for i in (y, x, v)):
-            return self.poison(e.span)
         xs, vs = g.nodes[x].shape, g.nodes[v].shape
         if S.known(xs) and S.known(vs) and tuple(xs) != tuple(vs):
             self.error("shape", f"{e.func}(): the direction v has shape {S.fmt(vs)}, x has "

@@ -160,10 +160,8 @@ def _eager_run(result, feed: dict, program):
     its own source location (no folding, no fusion). None if it cannot be done."""
     from .errors import CgraphError
 
-    try:  # the program's own class: this module stays below cgraph.program
-        again = type(program)(program.source, program.file, mode="eager", dtype=program.dtype,
-                              seed=program.seed, max_iterations=program.max_iterations,
-                              max_depth=program.max_depth, max_memory=program.max_memory)
+    try:
+        again = program.variant(mode="eager")
         grad = bool(result.gradients)
         with silenced_prints():
             return again.run(feed, grad=grad, of=result.output,

@@ -110,6 +110,22 @@ class Program:
             parts.append("params " + ", ".join(params))
         return f"<cgraph.Program {self.file} ({self.mode}, {self.dtype}): {'; '.join(parts)}>"
 
+    def variant(self, **changes) -> "Program":
+        """The same source and settings with some changed (mode=, dtype=, optimize=...):
+        another program (its own plans), the source not parsed again."""
+        settings = {"mode": self.mode, "dtype": self.dtype, "seed": self.seed,
+                    "max_iterations": self.max_iterations, "optimize": self.optimize,
+                    "max_memory": self.max_memory, "max_depth": self.max_depth}
+        settings.update(changes)
+        if all(settings[k] == getattr(self, k) for k in changes):
+            return self
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        for k, v in settings.items():
+            setattr(other, k, str(v) if k in ("mode", "dtype") else v)
+        other._plans = PlanCache()
+        return other
+
     def _repr_svg_(self) -> str:
         """Jupyter shows a compiled program as the drawing of its graph (structure)."""
         return self.draw().svg()
@@ -121,11 +137,8 @@ class Program:
         written, unless `optimized`; `options`: rankdir, max_nodes, precision, title."""
         from .drawing import draw_compiled
 
-        prog = self if self.optimize == optimized else Program(
-            self.source, self.file, mode=self.mode, dtype=self.dtype, seed=self.seed,
-            max_iterations=self.max_iterations, optimize=optimized, max_memory=self.max_memory,
-            max_depth=self.max_depth)
-        return draw_compiled(prog, inputs, backward=backward, **options)
+        return draw_compiled(self.variant(optimize=optimized), inputs, backward=backward,
+                             **options)
 
     def explain(self, inputs: Optional[dict] = None, of: Optional[str] = None,
                 wrt: Optional[Sequence[str]] = None, digits: int = 6) -> "Explanation":

@@ -108,9 +108,7 @@ def _steps(o) -> int:
                          "give -o DIR/ (ending in /) or -o steps.html")
     text, file = read_source(o.source)
     values = read_values(o.values, o.inputs, max_bytes=max_memory(o))
-    prog = compile_source(o, text, file)
-    if o.optimized is False and prog.optimize:  # drawn as written, as draw does
-        prog.optimize = False
+    prog = compile_source(o, text, file).variant(optimize=bool(o.optimized))  # as draw does
     result = prog.run(values, grad=True, keep_all=True)
     title = os.path.basename(file) if file not in ("<expr>", "<stdin>") else " ".join(text.split())
     drawn = step_drawings(result, prog.feed(values), o.precision or DEFAULT_PRECISION,

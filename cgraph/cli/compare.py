@@ -15,23 +15,15 @@ import numpy as np
 TOLERANCES = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-6)}
 
 
-def _program(program, mode):
-    from ..program import Program
-
-    return Program(program.source, program.file, mode=mode, dtype=program.dtype, seed=program.seed,
-                   max_iterations=program.max_iterations, max_memory=program.max_memory,
-                   max_depth=program.max_depth)
-
-
 def _run(program, values, grad, of, wrt, mode):
     if grad == "jacobian":
         from types import SimpleNamespace
 
         from .jacobian import jacobians
 
-        name, y, jac, _, _, _ = jacobians(_program(program, mode), values, of=of, wrt=wrt)
+        name, y, jac, _, _, _ = jacobians(program.variant(mode=mode), values, of=of, wrt=wrt)
         return SimpleNamespace(outputs={name: y}, output=name, gradients=jac)
-    return _program(program, mode).run(values, grad=grad, of=of, wrt=wrt)
+    return program.variant(mode=mode).run(values, grad=grad, of=of, wrt=wrt)
 
 
 def differences(a, b, dtype: str) -> tuple[float, bool]:

@@ -62,12 +62,7 @@ class Report:
 
 
 def _reference(program):
-    if program.dtype == "float64":
-        return program
-    from ..program import Program
-
-    return Program(program.source, program.file, mode=program.mode, dtype="float64",
-                   seed=program.seed, max_iterations=program.max_iterations)
+    return program.variant(dtype="float64")
 
 
 def _base_value(result, values: dict, name: str):

@@ -16,11 +16,12 @@ Params are updated in place by `step(params, grads)`.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 
 
-class Optimizer:
+class Optimizer(ABC):
     name = ""
     #: hyperparameter -> PyTorch's default
     defaults: dict = {}
@@ -28,9 +29,10 @@ class Optimizer:
     buffers: tuple = ()
 
     def __init__(self, **hyper):
-        unknown = set(hyper) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"{self.name} takes no {', '.join(sorted(unknown))}")
+        for k in hyper:
+            if k not in self.defaults:
+                raise ValueError(f"{self.name} has no '{k}' setting (it has "
+                                 f"{', '.join(self.defaults)})")
         self.hyper = {**self.defaults, **{k: v for k, v in hyper.items() if v is not None}}
         self.check()
         self.steps = 0
@@ -72,8 +74,9 @@ class Optimizer:
             buf = pool[key] = np.empty_like(p)
         return buf
 
-    def update(self, p: np.ndarray, g: np.ndarray, st: dict) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def update(self, p: np.ndarray, g: np.ndarray, st: dict) -> None:
+        """One param's update, in place, from its gradient and state."""
 
     # ------------------------------------------------------------ checkpoint
     def state_arrays(self) -> dict:
@@ -233,8 +236,4 @@ def make_optimizer(name: str, **hyper) -> Optimizer:
     cls = OPTIMIZERS.get(name)
     if cls is None:
         raise ValueError(f"no optimiser '{name}' (there are {', '.join(OPTIMIZERS)})")
-    given = {k: v for k, v in hyper.items() if v is not None}
-    for k in given:
-        if k not in cls.defaults:
-            raise ValueError(f"{name} has no '{k}' setting (it has {', '.join(cls.defaults)})")
-    return cls(**given)
+    return cls(**{k: v for k, v in hyper.items() if v is not None})

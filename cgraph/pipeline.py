@@ -351,11 +351,12 @@ def differentiate_along(c: Compiled, along: dict) -> Compiled:
     return c
 
 
-def optimise(c: Compiled, report: Optional[list] = None) -> Compiled:
-    """Run the optimiser's passes over c's graph, keeping every target."""
+def optimise(c: Compiled, report: Optional[list] = None, fusion: bool = True) -> Compiled:
+    """Run the optimiser's passes over c's graph, keeping every target (`fusion`:
+    with the run-time fusion of elementwise regions; export writes the graph unfused)."""
     from .optimize import optimize
 
-    return c.remapped(optimize(c.graph, c.targets(), report=report))
+    return c.remapped(optimize(c.graph, c.targets(), report=report, fusion=fusion))
 
 
 def make_plan(c: Compiled, keep_all: bool = False) -> Compiled:

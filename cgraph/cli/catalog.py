@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 from .spec import COMMANDS, Command, Options
 
 #: command modules of cgraph/cli beside commands.py, imported on demand
-PLUGINS = ("cmd_draw", "cmd_batch", "cmd_fit", "cmd_repl")
+PLUGINS = ("cmd_draw", "cmd_batch", "cmd_fit", "cmd_repl", "cmd_export")
 
 
 def load_commands(name: Optional[str] = None) -> dict[str, Command]:

@@ -345,7 +345,7 @@ def _items(items) -> tuple:
     return tuple(tuple(e) for e in items)
 
 
-def _numpy_key(items) -> tuple:
+def numpy_key(items) -> tuple:
     key = []
     for e in _items(items):
         kind = e[0]
@@ -402,13 +402,13 @@ def _index_shape(shapes, items=()):
 
 
 def _index(x, items=()):
-    return np.array(np.asarray(x)[_numpy_key(items)])
+    return np.array(np.asarray(x)[numpy_key(items)])
 
 
 def _index_grad(g, shape=(), items=()):
     g = np.asarray(g)
     out = np.zeros(_int_list(shape), dtype=g.dtype if g.dtype.kind == "f" else np.float64)
-    out[_numpy_key(items)] = g  # basic indexing never repeats a position
+    out[numpy_key(items)] = g  # basic indexing never repeats a position
     return out
 
 

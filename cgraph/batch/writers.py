@@ -16,7 +16,7 @@ from ..numfmt import fmt_float
 from .table import BatchResult
 
 #: rows formatted at a time when writing files
-WRITE_ROWS = 1 << 16
+WRITE_ROWS = 1 << 14
 SUFFIXES = (".csv", ".jsonl", ".npz")
 
 
@@ -71,9 +71,59 @@ def write_csv(fp, cols, rows: int, digits: Optional[int] = None, header: bool = 
         names = [h for names, _ in groups for h in names]
         fp.write((",".join(_csv_cell(h) for h in names) + "\n").encode("utf-8"))
     arrays = [a for _, a in groups]
-    for start in range(0, rows, WRITE_ROWS):
-        stop = min(rows, start + WRITE_ROWS)
-        fp.write(format_rows([a[start:stop] for a in arrays], digits))
+    with Background(fp) as out:  # the file written while the next block is formatted
+        for start in range(0, rows, WRITE_ROWS):
+            stop = min(rows, start + WRITE_ROWS)
+            out.write(format_rows([a[start:stop] for a in arrays], digits))
+
+
+class Background:
+    """Writes to `fp` in a thread of its own, in order, at most a few blocks behind:
+    formatting (which holds the GIL) and the system's copy of the bytes (which does
+    not) overlap. An error of a write is raised by the next `write` or at the end."""
+
+    def __init__(self, fp, depth: int = 2):
+        self.fp, self.depth = fp, depth
+        self.queue = self.thread = self.error = None
+
+    def __enter__(self):
+        return self
+
+    def write(self, data) -> None:
+        if self.error is not None:
+            raise self.error
+        if len(data) < (1 << 16):  # small: not worth a thread
+            if self.thread is None:
+                self.fp.write(data)
+                return
+        if self.thread is None:
+            import queue
+            import threading
+
+            self.queue = queue.Queue(self.depth)
+            self.thread = threading.Thread(target=self._run, name="cgraph-writer", daemon=True)
+            self.thread.start()
+        self.queue.put(data)
+
+    def _run(self) -> None:
+        while True:
+            data = self.queue.get()
+            if data is None:
+                return
+            if self.error is None:
+                try:
+                    self.fp.write(data)
+                except BaseException as exc:  # raised in the caller's thread
+                    self.error = exc
+
+    def __exit__(self, *exc):
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+        if self.error is not None and exc[0] is None:
+            raise self.error
+        return False
 
 
 def fast_json():

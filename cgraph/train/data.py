@@ -58,7 +58,7 @@ def read_data(path) -> Dataset:
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
-        from ..batch.table import read_table
+        from ..batch.readers import read_table
 
         t = read_table(path)
         cols = group_columns(t.columns, [t.values[c] for c in t.columns], path)

@@ -122,16 +122,17 @@ def row_spans(path, rows: int) -> tuple[list, Iterator[Span]]:
 
 
 def read_span(path, header: list, span: Span, skip_bad: bool = False,
-              data: Optional[bytes] = None) -> Table:
-    """The rows of one chunk as a Table (`data`: the span's bytes, when already read)."""
+              data: Optional[bytes] = None, shown: Optional[str] = None) -> Table:
+    """The rows of one chunk as a Table (`data`: the span's bytes, when already read;
+    `shown`: the file's name in messages, when not `path`)."""
     path = os.fspath(path)
     if path.lower().endswith(".parquet"):
-        return _read_parquet_rows(path, header, span, skip_bad)
+        return _read_parquet_rows(path, header, span, skip_bad, shown or path)
     if data is None:
         with open(path, "rb") as fp:
             fp.seek(span.offset)
             data = fp.read(span.length)
-    return _parse_csv(data, header, span.first_row, path, skip_bad)
+    return _parse_csv(data, header, span.first_row, shown or path, skip_bad)
 
 
 def iter_chunks(path, rows: int, skip_bad: bool = False) -> Iterator[Table]:
@@ -345,10 +346,11 @@ def parquet_spans(path, rows: Optional[int]) -> tuple[list, list]:
     return header, spans
 
 
-def _read_parquet_rows(path, header: list, span: Span, skip_bad: bool) -> Table:
+def _read_parquet_rows(path, header: list, span: Span, skip_bad: bool, shown: str) -> Table:
     from ..datafiles import DataFileError
 
     pf = _parquet(path)
+    path = shown
     start, stop = span.first_row - 1, span.stop
     meta = pf.metadata
     groups, at, base = [], 0, 0

@@ -63,6 +63,7 @@ class BatchResult:
     connected: dict = field(default_factory=dict)   # leaf -> does the output depend on it
     looped: list = field(default_factory=list)      # ops that ran once per row
     written: list = field(default_factory=list)     # a streamed run: the columns written
+    skipped: list = field(default_factory=list)     # --skip-bad-rows: (row number, message)
 
     @property
     def grad(self) -> bool:

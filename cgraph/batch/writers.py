@@ -17,28 +17,44 @@ from .table import BatchResult
 
 #: rows formatted at a time when writing files
 WRITE_ROWS = 1 << 14
-SUFFIXES = (".csv", ".jsonl", ".npz")
+SUFFIXES = (".csv", ".jsonl", ".npz", ".parquet")
 
 
 def write_results(result: BatchResult, out_path, input_columns: Optional[Sequence[str]] = None) -> None:
-    """Write the rows to a .csv, .jsonl or .npz file (by its suffix), atomically.
+    """Write the rows to a .csv, .jsonl, .npz or .parquet file (by its suffix), atomically.
     Columns: the input columns, the outputs, then the gradients named dY/da.
     A non-scalar value per row takes several CSV columns (`W[0,1]`)."""
     path = os.fspath(out_path)
     ext = os.path.splitext(path)[1].lower()
     if ext not in SUFFIXES:
-        raise ValueError(f"cannot write {path}: the file name must end in .csv, .jsonl or .npz")
+        raise ValueError(f"cannot write {path}: the file name must end in .csv, .jsonl, .npz "
+                         "or .parquet")
     cols = result.columns_out(input_columns)
     with atomic_open(path, "wb") as fp:
         if ext == ".csv":
             write_csv(fp, cols, result.rows)
         elif ext == ".jsonl":
             write_jsonl(fp, cols, result.rows)
+        elif ext == ".parquet":
+            write_parquet(fp, cols)
         else:
             arrays = {name: np.asarray(v) for name, v in cols}
             arrays.update({result.gradient_name(n): np.asarray(g)
                            for n, g in result.shared_gradients.items()})
             np.savez(fp, **arrays)
+
+
+def write_parquet(fp, cols) -> None:
+    """The columns as one Parquet table (pyarrow, imported only here); a value of
+    shape s per row takes prod(s) columns named as in CSV (`W[0,1]`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    flat = {}
+    for names, block in csv_columns(cols):
+        for j, name in enumerate(names):
+            flat[name] = np.ascontiguousarray(block[:, j])
+    pq.write_table(pa.table(flat), fp)
 
 
 def csv_columns(cols) -> list:

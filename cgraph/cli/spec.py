@@ -164,8 +164,8 @@ CHUNK_ROWS = Param("chunk_rows", ("--chunk-rows",), int, None, metavar="N", min=
 
 ENGINE = Param("engine", ("--engine",), ("local", "dask"), None, panel=RUN_PANEL,
                help="with --inputs rows.csv|.parquet --out FILE: local (this process, the "
-                    "default) or dask (the chunks of rows as Dask tasks: pip install "
-                    "'cgraph[dask]')")
+                    "default) or dask (the chunks of rows as Dask tasks; needs the dask extra of "
+                    "cgraph)")
 SCHEDULER = Param("scheduler", ("--scheduler",), str, None, metavar="ADDRESS", panel=RUN_PANEL,
                   help="with --engine dask: the address of a running Dask scheduler "
                        "(tcp://host:8786; default: a local cluster of worker processes)")

@@ -147,7 +147,7 @@ def _read_parquet(path: str) -> dict:
         import pyarrow.parquet as pq
     except ImportError:
         raise DataFileError(f"reading {path} needs pyarrow, which is not installed",
-                            hint="pip install 'cgraph[parquet]' (or pip install pyarrow)") from None
+                            hint="pip install pyarrow (a dependency of cgraph)") from None
     from ..datafiles import check_file
 
     check_file(path)

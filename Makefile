@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,plot,parquet]'
+	$(BIN)/python -m pip install --quiet -e '.[test,plot,dask]'
 	touch $(STAMP)
 
 # The main job on the examples: values, gradients with the chain rule, a drawing.

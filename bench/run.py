@@ -39,6 +39,7 @@ WORKLOADS = [
     ("scalar_chain", "deep scalar chain"),
     ("batch_rows", "million-row batch"),      # hook: written by another engineer; it reads the
                                               # children's max RSS, so it runs before coldstart
+    ("batch_scale", "ten-million-row batch"),  # streamed, and --engine dask (issue 17)
     ("coldstart", "cold start"),              # hook: written by the CLI engineer
     ("parse_build", "parse+build"),
     ("fit", "training"),                      # last: its 60,000×784 rows would swell the

@@ -262,7 +262,7 @@ def test_a_streamed_batch_names_the_bad_row_and_keeps_the_old_output(tmp_path):
     r = cli("eval", "sqrt(a) + b", "--inputs", csv, "--out", out, "--chunk-rows", "4")
     assert r.code == 1
     r = cli("eval", "a + b", "--inputs", csv, "--out", tmp_path / "o.npz", "--chunk-rows", "4")
-    assert r.code == 2 and ".csv or .jsonl" in r.stderr
+    assert r.code == 2 and ".csv, .jsonl or .parquet" in r.stderr
     r = cli("eval", "a + b", "a=1", "b=2", "--chunk-rows", "4")
     assert r.code == 2 and "--inputs rows.csv" in r.stderr
 

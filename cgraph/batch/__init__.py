@@ -24,11 +24,12 @@ The modules, by job:
 - `programs`: `Task` and `run_one`, one program of a `cgraph batch` run;
 - `pool`: `run_programs`, in this process or in worker processes with a timeout.
 """
-from .table import BatchResult, Table, read_table
+from .table import BatchResult, Table
+from .readers import ROW_SUFFIXES, read_table
 from .rows import run_rows
 from .writers import SUFFIXES, result_json, table_rows, write_csv, write_results
 from .programs import Task, error_entry, run_one
 from .pool import run_programs
 
-__all__ = ["BatchResult", "SUFFIXES", "Table", "Task", "error_entry", "read_table", "result_json",
+__all__ = ["BatchResult", "ROW_SUFFIXES", "SUFFIXES", "Table", "Task", "error_entry", "read_table", "result_json",
            "run_one", "run_programs", "run_rows", "table_rows", "write_csv", "write_results"]

@@ -21,7 +21,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import CgraphError
-from .table import BatchResult, Table, as_table
+from .readers import as_table
+from .table import BatchResult, Table
 
 #: elements per batched value a chunk of rows aims for (128 KiB of float64: stays in
 #: cache, and below malloc's mmap threshold, so buffers are reused, not page-faulted) and
@@ -223,9 +224,11 @@ def _locate(program, t, feed_rows, feed_shared, start, stop, grad, of, wrt, exc)
 
 
 def _with_row(exc: CgraphError, t: Table, r: int) -> CgraphError:
-    where = f"row {t.first_row + r}" + (f" of {t.path}" if t.path else "")
+    where = f"row {t.row_number(r)}" + (f" of {t.path}" if t.path else "")
     errors = [d.replace(message=f"{where}: {d.message}") for d in exc.errors]
-    return CgraphError(errors)
+    err = CgraphError(errors)
+    err.row_index = r  # which row of the table (--skip-bad-rows leaves it out)
+    return err
 
 
 # -------------------------------------------------------------- eager runs

@@ -1,16 +1,13 @@
 """The rows of a batch run and what the run produced: `Table` (the columns of a
-CSV file), `read_table`, `as_table` (a Table, a path, or a dict of columns)
-and `BatchResult`."""
+.csv or .parquet file; `readers` reads them) and `BatchResult`."""
 from __future__ import annotations
 
-import os
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import CgraphError
 
 
 @dataclass
@@ -22,25 +19,16 @@ class Table:
     values: dict
     first_row: int = 2
     path: Optional[str] = None
+    bad: list = field(default_factory=list)   # rows left out: (row number, message)
+    row_numbers: Optional[np.ndarray] = None  # when rows were left out: each row's number
 
     @property
     def rows(self) -> int:
         return len(next(iter(self.values.values()))) if self.values else 0
 
-
-def read_table(path) -> Table:
-    """A CSV file whose header names the columns. Raises `datafiles.DataFileError`
-    (a ValueError) naming the row and column of a bad cell or a ragged row."""
-    from ..datafiles import DataFileError, read_csv_table
-
-    path = os.fspath(path)
-    header, values = read_csv_table(path)
-    if header is None:
-        raise DataFileError(f"{path} has no header row: the first row must name the columns",
-                            hint="e.g. a,b,c — one input of the program per column")
-    header = checked_header(header, path)
-    cols = np.ascontiguousarray(values.T)  # one contiguous row of memory per column
-    return Table(list(header), {name: cols[j] for j, name in enumerate(header)}, 2, path)
+    def row_number(self, r: int) -> int:
+        """The number of row r (0-based) as the file's reader shows it."""
+        return int(self.row_numbers[r]) if self.row_numbers is not None else self.first_row + r
 
 
 def checked_header(header, path) -> list:
@@ -75,6 +63,7 @@ class BatchResult:
     connected: dict = field(default_factory=dict)   # leaf -> does the output depend on it
     looped: list = field(default_factory=list)      # ops that ran once per row
     written: list = field(default_factory=list)     # a streamed run: the columns written
+    skipped: list = field(default_factory=list)     # --skip-bad-rows: (row number, message)
 
     @property
     def grad(self) -> bool:
@@ -90,24 +79,3 @@ class BatchResult:
         cols += list(self.outputs.items())
         cols += [(self.gradient_name(n), g) for n, g in self.gradients.items()]
         return cols
-
-
-
-def as_table(table) -> Table:
-    if isinstance(table, Table):
-        return table
-    if isinstance(table, (str, os.PathLike)):
-        from ..datafiles import DataFileError
-
-        try:
-            return read_table(table)
-        except DataFileError as exc:
-            raise CgraphError(exc.message, kind="value", hint=exc.hint) from None
-    values = {}
-    for k, v in dict(table).items():
-        name = unicodedata.normalize("NFKC", str(k))  # as names in source ('ﬁ' is 'fi')
-        if name in values:
-            raise CgraphError(f"the column '{k}' is given twice (as '{name}')", kind="usage")
-        values[name] = v
-    return Table(list(values), values, 1)
-

@@ -16,29 +16,45 @@ from ..numfmt import fmt_float
 from .table import BatchResult
 
 #: rows formatted at a time when writing files
-WRITE_ROWS = 1 << 16
-SUFFIXES = (".csv", ".jsonl", ".npz")
+WRITE_ROWS = 1 << 14
+SUFFIXES = (".csv", ".jsonl", ".npz", ".parquet")
 
 
 def write_results(result: BatchResult, out_path, input_columns: Optional[Sequence[str]] = None) -> None:
-    """Write the rows to a .csv, .jsonl or .npz file (by its suffix), atomically.
+    """Write the rows to a .csv, .jsonl, .npz or .parquet file (by its suffix), atomically.
     Columns: the input columns, the outputs, then the gradients named dY/da.
     A non-scalar value per row takes several CSV columns (`W[0,1]`)."""
     path = os.fspath(out_path)
     ext = os.path.splitext(path)[1].lower()
     if ext not in SUFFIXES:
-        raise ValueError(f"cannot write {path}: the file name must end in .csv, .jsonl or .npz")
+        raise ValueError(f"cannot write {path}: the file name must end in .csv, .jsonl, .npz "
+                         "or .parquet")
     cols = result.columns_out(input_columns)
     with atomic_open(path, "wb") as fp:
         if ext == ".csv":
             write_csv(fp, cols, result.rows)
         elif ext == ".jsonl":
             write_jsonl(fp, cols, result.rows)
+        elif ext == ".parquet":
+            write_parquet(fp, cols)
         else:
             arrays = {name: np.asarray(v) for name, v in cols}
             arrays.update({result.gradient_name(n): np.asarray(g)
                            for n, g in result.shared_gradients.items()})
             np.savez(fp, **arrays)
+
+
+def write_parquet(fp, cols) -> None:
+    """The columns as one Parquet table (pyarrow, imported only here); a value of
+    shape s per row takes prod(s) columns named as in CSV (`W[0,1]`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    flat = {}
+    for names, block in csv_columns(cols):
+        for j, name in enumerate(names):
+            flat[name] = np.ascontiguousarray(block[:, j])
+    pq.write_table(pa.table(flat), fp)
 
 
 def csv_columns(cols) -> list:
@@ -71,9 +87,59 @@ def write_csv(fp, cols, rows: int, digits: Optional[int] = None, header: bool = 
         names = [h for names, _ in groups for h in names]
         fp.write((",".join(_csv_cell(h) for h in names) + "\n").encode("utf-8"))
     arrays = [a for _, a in groups]
-    for start in range(0, rows, WRITE_ROWS):
-        stop = min(rows, start + WRITE_ROWS)
-        fp.write(format_rows([a[start:stop] for a in arrays], digits))
+    with Background(fp) as out:  # the file written while the next block is formatted
+        for start in range(0, rows, WRITE_ROWS):
+            stop = min(rows, start + WRITE_ROWS)
+            out.write(format_rows([a[start:stop] for a in arrays], digits))
+
+
+class Background:
+    """Writes to `fp` in a thread of its own, in order, at most a few blocks behind:
+    formatting (which holds the GIL) and the system's copy of the bytes (which does
+    not) overlap. An error of a write is raised by the next `write` or at the end."""
+
+    def __init__(self, fp, depth: int = 2):
+        self.fp, self.depth = fp, depth
+        self.queue = self.thread = self.error = None
+
+    def __enter__(self):
+        return self
+
+    def write(self, data) -> None:
+        if self.error is not None:
+            raise self.error
+        if len(data) < (1 << 16):  # small: not worth a thread
+            if self.thread is None:
+                self.fp.write(data)
+                return
+        if self.thread is None:
+            import queue
+            import threading
+
+            self.queue = queue.Queue(self.depth)
+            self.thread = threading.Thread(target=self._run, name="cgraph-writer", daemon=True)
+            self.thread.start()
+        self.queue.put(data)
+
+    def _run(self) -> None:
+        while True:
+            data = self.queue.get()
+            if data is None:
+                return
+            if self.error is None:
+                try:
+                    self.fp.write(data)
+                except BaseException as exc:  # raised in the caller's thread
+                    self.error = exc
+
+    def __exit__(self, *exc):
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+        if self.error is not None and exc[0] is None:
+            raise self.error
+        return False
 
 
 def fast_json():

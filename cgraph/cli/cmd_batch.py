@@ -25,8 +25,8 @@ import re
 import sys
 
 from .run import FAILED, OK, UsageError, note, warn
-from .spec import (DTYPE, JSON, MAX_ITERATIONS, MODE, PRECISION, QUIET, RUN_PANEL, SEED,
-                   SOURCES, Param, command)
+from .spec import (DTYPE, ENGINE, JSON, MAX_ITERATIONS, MODE, PRECISION, QUIET, RUN_PANEL,
+                   SCHEDULER, SEED, SOURCES, Param, command)
 
 #: rows a terminal table shows before it says "… N more rows"
 SHOWN = 200
@@ -39,7 +39,7 @@ def csv_batch(command_name: str, opts) -> int:
     (cgraph/cli/commands.py) when --inputs names a .csv file; reads `opts.out`
     (the --out/-o option, when the command declares it)."""
     from .. import datafiles
-    from ..batch import SUFFIXES, read_table, run_rows, write_results
+    from ..batch import SUFFIXES, read_table, write_results
     from .output import Printer
     from .sources import check_output, compile_source, read_source, read_values, split_names
 
@@ -62,19 +62,30 @@ def csv_batch(command_name: str, opts) -> int:
     PRINT["stream"] = sys.stderr  # the program's print() never mixes with the rows on stdout
     text, file = read_source(opts.source)
     shared = read_values(opts.values)
+    skip = bool(getattr(opts, "skip_bad_rows", False))
+    if getattr(opts, "scheduler", None) and getattr(opts, "engine", None) != "dask":
+        raise UsageError("--scheduler is the address of a Dask scheduler: it needs --engine dask")
+    if (getattr(opts, "engine", None) or "local") == "dask":
+        return _dask(opts, printer, text, file, shared, grad, out)
     if getattr(opts, "chunk_rows", None) or _big(opts.inputs, out):
         return _streamed(opts, printer, text, file, shared, grad, out)
     try:
-        table = read_table(opts.inputs)
+        table = read_table(opts.inputs, skip_bad=skip)
     except datafiles.DataFileError as exc:
         raise UsageError(exc.message, exc.hint) from None
     except OSError as exc:
         raise UsageError(f"cannot read {opts.inputs}: {exc.strerror or exc}") from None
     program = compile_source(opts, text, file)
-    result = run_rows(program, table, shared, grad=grad, of=opts.of if grad else None,
-                      wrt=split_names(opts.wrt) if grad else None,
-                      all_names=bool(getattr(opts, "all", False)) and not grad)
+    from ..batch.stream import run_chunk
+
+    result, bad = run_chunk(program, table, shared, grad, opts.of if grad else None,
+                            split_names(opts.wrt) if grad else None,
+                            bool(getattr(opts, "all", False)) and not grad, skip)
+    if result is None:
+        raise UsageError(f"every row of {opts.inputs} is bad ({len(bad)} left out)", bad[0][1])
+    result.skipped = bad
     _warn_nonfinite(result, printer.quiet)
+    _note_skipped(result, printer)
     if out:
         try:
             write_results(result, out, table.columns)
@@ -82,7 +93,8 @@ def csv_batch(command_name: str, opts) -> int:
             raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
         if printer.json:
             printer.document({"rows": result.rows, "out": out,
-                              "columns": [name for name, _ in result.columns_out(table.columns)]})
+                              "columns": [name for name, _ in result.columns_out(table.columns)],
+                              **_skipped_json(result)})
         else:
             note(f"wrote {result.rows} row{'s' * (result.rows != 1)} to {out}", printer.quiet)
         _note_shared(result, printer)
@@ -90,7 +102,7 @@ def csv_batch(command_name: str, opts) -> int:
     if printer.json:
         from ..batch import result_json
 
-        printer.document(result_json(result, entry=printer.entry))
+        printer.document({**result_json(result, entry=printer.entry), **_skipped_json(result)})
         return OK
     print_rows(printer, result, table.columns, opts)
     _note_shared(result, printer)
@@ -111,28 +123,79 @@ def _big(path: str, out) -> bool:
 
 def _streamed(opts, printer, text, file, shared, grad, out) -> int:
     """--chunk-rows N (or a big input): the batch read, run and written a chunk at a time."""
-    from ..batch.stream import DEFAULT_CHUNK_ROWS, STREAM_SUFFIXES, stream_rows
+    from ..batch.stream import DEFAULT_CHUNK_ROWS, stream_rows
     from .sources import compile_source, split_names
 
-    if not out:
-        raise UsageError("--chunk-rows streams the results to a file: give --out FILE.csv "
-                         "(or .jsonl)")
-    if os.path.splitext(out)[1].lower() not in STREAM_SUFFIXES:
-        raise UsageError(f"--chunk-rows writes .csv or .jsonl, not {out}",
-                         "an .npz holds every row at once: leave out --chunk-rows for it")
+    _check_stream_out(out, "--chunk-rows")
     program = compile_source(opts, text, file)
+    chunk = opts.chunk_rows or DEFAULT_CHUNK_ROWS
     result = stream_rows(program, opts.inputs, out, shared, grad=grad,
                          of=opts.of if grad else None, wrt=split_names(opts.wrt) if grad else None,
                          all_names=bool(getattr(opts, "all", False)) and not grad,
-                         chunk_rows=opts.chunk_rows or DEFAULT_CHUNK_ROWS)
+                         chunk_rows=chunk, skip_bad=bool(getattr(opts, "skip_bad_rows", False)))
+    return _report_streamed(printer, result, out, f"streamed, {chunk:,} rows at a time")
+
+
+def _check_stream_out(out, flag: str) -> None:
+    from ..batch.stream import STREAM_SUFFIXES
+
+    if not out:
+        raise UsageError(f"{flag} streams the results to a file: give --out FILE.csv "
+                         "(or .jsonl, .parquet)")
+    if os.path.splitext(out)[1].lower() not in STREAM_SUFFIXES:
+        raise UsageError(f"{flag} writes .csv, .jsonl or .parquet, not {out}",
+                         "an .npz holds every row at once: write .csv, .jsonl or .parquet")
+
+
+def _report_streamed(printer, result, out, how: str) -> int:
+    _note_skipped(result, printer)
     if printer.json:
-        printer.document({"rows": result.rows, "out": out, "columns": result.written})
+        printer.document({"rows": result.rows, "out": out, "columns": result.written,
+                          **_skipped_json(result)})
     else:
-        note(f"wrote {result.rows} row{'s' * (result.rows != 1)} to {out} "
-             f"(streamed, {opts.chunk_rows or DEFAULT_CHUNK_ROWS:,} rows at a time)",
+        note(f"wrote {result.rows} row{'s' * (result.rows != 1)} to {out} ({how})",
              printer.quiet)
     _note_shared(result, printer)
     return OK
+
+
+def _dask(opts, printer, text, file, shared, grad, out) -> int:
+    """--engine dask: the chunks of a streamed run as Dask tasks (cgraph/batch/dask_engine.py)."""
+    from ..batch.dask_engine import run_dask
+    from ..batch.stream import DEFAULT_CHUNK_ROWS
+    from .sources import compile_source, max_memory, split_names
+
+    _check_stream_out(out, "--engine dask")
+    compile_source(opts, text, file)  # the program's own errors, before a cluster starts
+    settings = {"mode": opts.mode, "dtype": opts.dtype or "float64", "seed": opts.seed or 0,
+                "max_iterations": opts.max_iterations or 100_000,
+                "max_memory": max_memory(opts), "max_depth": opts.max_depth or 1000}
+    chunk = opts.chunk_rows or DEFAULT_CHUNK_ROWS
+    result = run_dask(text, file, settings, opts.inputs, out, shared, grad=grad,
+                      of=opts.of if grad else None, wrt=split_names(opts.wrt) if grad else None,
+                      all_names=bool(getattr(opts, "all", False)) and not grad,
+                      chunk_rows=chunk, skip_bad=bool(getattr(opts, "skip_bad_rows", False)),
+                      scheduler=getattr(opts, "scheduler", None))
+    return _report_streamed(printer, result, out, f"Dask, {result.tasks} tasks of "
+                            f"{chunk:,} rows")
+
+
+def _note_skipped(result, printer) -> None:
+    bad = getattr(result, "skipped", None)
+    if not bad:
+        return
+    shown = bad[:20]
+    lines = "\n".join(f"  {msg}" for _, msg in shown)
+    more = f"\n  … and {len(bad) - len(shown)} more" if len(bad) > len(shown) else ""
+    warn(f"{len(bad)} bad row{'s' * (len(bad) != 1)} left out (--skip-bad-rows):\n{lines}{more}",
+         printer.quiet)
+
+
+def _skipped_json(result) -> dict:
+    bad = getattr(result, "skipped", None)
+    if not bad:
+        return {}
+    return {"skipped": [{"row": int(r), "message": m} for r, m in bad]}
 
 
 def check_out_path(out: str, suffixes) -> None:
@@ -220,7 +283,7 @@ WRT = Param("wrt", ("--wrt",), str, metavar="A,B", panel=RUN_PANEL,
 _VALUE = re.compile(r"^[^\W\d]\w*=\S")
 
 
-@command("batch", SOURCES, GRAD, OF, WRT, JOBS, TIMEOUT, MODE, DTYPE, SEED, MAX_ITERATIONS, JSON,
+@command("batch", SOURCES, GRAD, OF, WRT, JOBS, TIMEOUT, ENGINE, SCHEDULER, MODE, DTYPE, SEED, MAX_ITERATIONS, JSON,
          PRECISION, QUIET,
          help="Run many programs, each on its own: files, or - for one program per line of "
               "standard input. NAME=VALUE words give values to every program that has that "
@@ -228,7 +291,8 @@ _VALUE = re.compile(r"^[^\W\d]\w*=\S")
               "status is 1 if any failed.",
          examples=["cgraph batch examples/*.cg --jobs 2",
                    "printf 'a+b\\na*b\\n' | cgraph batch - a=2 b=3 --json",
-                   "cgraph batch models/*.cg --grad --timeout 10 x=@x.npy"])
+                   "cgraph batch models/*.cg --grad --timeout 10 x=@x.npy",
+                   "cgraph batch models/*.cg --engine dask --scheduler tcp://10.0.0.5:8786"])
 def batch_command(o) -> int:
     from ..batch import run_programs
     from .output import Printer
@@ -264,9 +328,22 @@ def batch_command(o) -> int:
     config = {"grad": bool(o.grad), "of": o.of, "wrt": split_names(o.wrt),
               "mode": o.mode, "dtype": o.dtype or "float64", "seed": o.seed or 0,
               "max_iterations": o.max_iterations or 100_000, "print_to_stderr": printer.json}
+    dask = (o.engine or "local") == "dask"
+    if o.scheduler and not dask:
+        raise UsageError("--scheduler is the address of a Dask scheduler: it needs --engine dask")
+    if dask and timeout is not None:
+        raise UsageError("--timeout stops a program by killing its worker process: it works "
+                         "with --engine local only",
+                         "leave out --timeout (or run with --engine local)")
     with _Progress(len(tasks), printer.quiet) as progress:
-        results = run_programs(tasks, values, config, jobs=o.jobs or 1, timeout=timeout,
-                               on_done=progress.done)
+        if dask:
+            from ..batch.dask_engine import run_programs_dask
+
+            results = run_programs_dask(tasks, values, config, scheduler=o.scheduler,
+                                        on_done=progress.done)
+        else:
+            results = run_programs(tasks, values, config, jobs=o.jobs or 1, timeout=timeout,
+                                   on_done=progress.done)
     failed = sum(1 for r in results if "error" in r)
     used = set().union(*(r.get("used", ()) for r in results)) if results else set()
     for name in values:

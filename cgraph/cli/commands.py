@@ -8,7 +8,7 @@ the top: NumPy, the engine and Rich load inside the functions that use them.
 from __future__ import annotations
 
 from .run import FAILED, OK, UsageError, note, warn
-from .spec import (CHUNK_ROWS, DTYPE, INPUTS, JSON, MAX_ITERATIONS, MAX_MEMORY, MODE, OUT, QUIET,
+from .spec import (CHUNK_ROWS, DTYPE, ENGINE, INPUTS, SCHEDULER, SKIP_BAD_ROWS, JSON, MAX_ITERATIONS, MAX_MEMORY, MODE, OUT, QUIET,
                    RUN_FLAGS, SEED, SOURCE, SOURCES, VALUES, Param, command)
 
 OF = Param("of", ("--of",), str, metavar="NAME",
@@ -33,6 +33,10 @@ def _start(opts, command_name: str):
                          "without --inputs, redirect standard output (or use --json)")
     if getattr(opts, "chunk_rows", None):
         raise UsageError("--chunk-rows streams a batch run: it needs --inputs rows.csv --out FILE")
+    for flag in ("engine", "scheduler", "skip_bad_rows"):
+        if getattr(opts, flag, None):
+            raise UsageError(f"--{flag.replace('_', '-')} applies to a batch run: it needs "
+                             "--inputs rows.csv (or .parquet)")
     printer = Printer(opts)
     program, values = open_program(opts)
     return printer, program, values
@@ -75,7 +79,7 @@ def _print_values(printer, items, title=None) -> None:
 
 
 # --------------------------------------------------------------------- eval
-@command("eval", SOURCE, VALUES, INPUTS, OUT, CHUNK_ROWS,
+@command("eval", SOURCE, VALUES, INPUTS, OUT, CHUNK_ROWS, ENGINE, SCHEDULER, SKIP_BAD_ROWS,
          Param("all", ("--all",), bool, False, help="print every named value, not only the outputs"),
          COMPARE_MODES,
          *RUN_FLAGS,
@@ -109,7 +113,7 @@ def eval_command(o) -> int:
 
 
 # --------------------------------------------------------------------- grad
-@command("grad", SOURCE, VALUES, INPUTS, OUT, CHUNK_ROWS, OF, WRT,
+@command("grad", SOURCE, VALUES, INPUTS, OUT, CHUNK_ROWS, ENGINE, SCHEDULER, SKIP_BAD_ROWS, OF, WRT,
          Param("all", ("--all",), bool, False,
                help="also the gradient of every named intermediate value"),
          Param("explain", ("--explain",), bool, False,

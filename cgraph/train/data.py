@@ -58,7 +58,7 @@ def read_data(path) -> Dataset:
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
-        from ..batch.table import read_table
+        from ..batch.readers import read_table
 
         t = read_table(path)
         cols = group_columns(t.columns, [t.values[c] for c in t.columns], path)
@@ -147,7 +147,7 @@ def _read_parquet(path: str) -> dict:
         import pyarrow.parquet as pq
     except ImportError:
         raise DataFileError(f"reading {path} needs pyarrow, which is not installed",
-                            hint="pip install 'cgraph[parquet]' (or pip install pyarrow)") from None
+                            hint="pip install pyarrow (a dependency of cgraph)") from None
     from ..datafiles import check_file
 
     check_file(path)

@@ -154,6 +154,7 @@ class Tables:
             actions.append({sym: v if v >= 0 else reductions[-1 - v] for sym, v in acts.items()})
             gotos.append(gos)
         self.actions, self.gotos = actions, gotos
+        self.units: dict = {}   # (state below, state, terminal) -> state after its unit rules
 
     def tokens(self, text: str, on_error):
         """The tokens of `text` (as lark's basic lexer makes them). At a

@@ -370,6 +370,8 @@ def make_plan(c: Compiled, keep_all: bool = False) -> Compiled:
         targets = [i for i in range(len(g.nodes)) if need[i]]
     c.plan = Plan(c.graph, targets)
     g = c.graph
+    if c.plan.scalar and 8 * len(c.plan.order) + g.held <= g.max_bytes:
+        return c  # at most 8 bytes a value: within the limit without planning NumPy memory
     need = c.plan.peak_bytes + g.held
     if need > g.max_bytes:  # the whole run, checked before anything runs
         from .ir import human_bytes

@@ -21,6 +21,7 @@ from .notation import Sym
 from .source import NOWHERE, Span
 
 LEAF_OPS = ("input", "leaf")
+_CONST = R.get("const")
 MAX_RANK = 32  # axes a tensor may have
 
 
@@ -66,6 +67,7 @@ class Graph:
         self.warnings: list[Diagnostic] = []
         self._random_calls = 0
         self.held = 0                      # bytes of the values above (own buffers only)
+        self.quiet = False                 # True only inside np.errstate(all="ignore")
 
     # ------------------------------------------------------------ building
     def add(self, op, inputs: Sequence[int] = (), attrs: Optional[dict] = None,
@@ -89,7 +91,7 @@ class Graph:
         if op.forward is not None and not pending and (
                 self.eager or (self.fold and op.foldable and _all_const(ins))):
             try:
-                value = _run_op(node, [self.values[i] for i in inputs])
+                value = (_run_quiet if self.quiet else _run_op)(node, [self.values[i] for i in inputs])
             except BaseException:
                 nodes.pop()  # keep nodes, values and varies in step
                 raise
@@ -169,9 +171,10 @@ class Graph:
     def const(self, value, span: Optional[Span] = None) -> int:
         """A constant node; floats take the graph's dtype (float32 stays float32)."""
         arr = np.asarray(value)
-        if arr.dtype.kind in "fiu" and arr.dtype != self.float_dtype and arr.dtype.kind != "b":
+        dt = arr.dtype
+        if dt is not self.float_dtype and dt.kind in "fiu" and dt != self.float_dtype:
             arr = to_dtype(arr, self.float_dtype)
-        node = Node(len(self.nodes), R.get("const"), (), {"value": arr}, tuple(arr.shape),
+        node = Node(len(self.nodes), _CONST, (), {"value": arr}, arr.shape,
                     _dtype_name(arr), span or self.span, None, self.scope)
         self.nodes.append(node)
         self.values.append(arr)
@@ -344,11 +347,19 @@ def _all_const(ins) -> bool:
 
 
 def _run_op(node: Node, args: list):
-    from .execute import run_op  # (execute imports this module)
+    from .execute import run_op, run_op_quiet  # (execute imports this module)
 
-    global _run_op
-    _run_op = run_op
+    global _run_op, _run_quiet
+    _run_op, _run_quiet = run_op, run_op_quiet
     return run_op(node, args)
+
+
+def _run_quiet(node: Node, args: list):
+    from .execute import run_op, run_op_quiet
+
+    global _run_op, _run_quiet
+    _run_op, _run_quiet = run_op, run_op_quiet
+    return run_op_quiet(node, args)
 
 
 _DTYPE_NAMES: dict = {}  # NumPy dtype -> our name (dtype.name is slow Python code)

@@ -12,9 +12,15 @@ from .errors import AssertionFailed, CgraphError, Diagnostic
 
 def run_op(node, args):
     """Run one node's NumPy forward on its argument values; locate failures."""
+    with np.errstate(all="ignore"):
+        return run_op_quiet(node, args)
+
+
+def run_op_quiet(node, args):
+    """`run_op` for a caller already inside `np.errstate(all="ignore")` (an eager
+    build: entering it once per node cost ~2 µs a node)."""
     try:
-        with np.errstate(all="ignore"):
-            return node.op.forward(*args, **node.attrs)
+        return node.op.forward(*args, **node.attrs)
     except CgraphError:
         raise
     except AssertionFailed as exc:
@@ -94,11 +100,14 @@ class Plan:
         compute the peak bytes with and without this plan (known before running)."""
         keep = set(self.targets)
         last: dict[int, int] = {}
-        consumers: dict[int, set] = {}
+        pinned: set = set()     # values some view-making op reads: their buffers stay taken
         for i in self.order:
-            for j in nodes[i].inputs:
+            n = nodes[i]
+            fresh = n.op.name in FRESH
+            for j in n.inputs:
                 last[j] = i
-                consumers.setdefault(j, set()).add(nodes[i].op.name)
+                if not fresh:
+                    pinned.add(j)
         frees: dict[int, list] = {}
         for j, i in last.items():
             if j not in keep:
@@ -109,9 +118,11 @@ class Plan:
         steps: list = []
         live = peak = naive = 0
         released: set = set()
+        sizes: dict[int, int] = {}         # node id -> bytes of its value
+        no_dying = ()
 
         def release(j):
-            if j in slot_of and j not in released and self._returnable(j, consumers):
+            if j in slot_of and j not in released and j not in pinned:
                 released.add(j)
                 pool.setdefault(self._key(nodes[j]), []).append(slot_of[j])
 
@@ -119,9 +130,10 @@ class Plan:
             n = nodes[i]
             if n.op.name in ("input", "leaf", "const"):
                 continue
-            dying = tuple(frees.get(i, ()))
+            dying = tuple(frees[i]) if i in frees else no_dying
             out = -1
-            if i not in keep and self._reusable(n, nodes):
+            b = sizes[i] = _nbytes(n)
+            if n.shape and i not in keep and self._reusable(n, nodes):
                 for j in dying:  # an elementwise ufunc may write over an input that dies here
                     release(j)
                 free = pool.get(self._key(n))
@@ -130,17 +142,18 @@ class Plan:
                 else:
                     out = len(slot_shapes)
                     slot_shapes.append(self._key(n))
-                    live += _nbytes(n)
+                    live += b
                 slot_of[i] = out
             else:
-                live += _nbytes(n)
-            naive += _nbytes(n)
-            peak = max(peak, live)
+                live += b
+            naive += b
+            if live > peak:
+                peak = live
             for j in dying:
                 if j in slot_of:
                     release(j)
-                elif nodes[j].op.name not in ("input", "leaf", "const"):
-                    live -= _nbytes(nodes[j])
+                elif j in sizes:    # an op's value (not a leaf's or a constant's)
+                    live -= sizes[j]
             fn = n.op.forward
             if n.dtype.startswith("float") and any(nodes[j].dtype in ("bool", "int64")
                                                    for j in n.inputs):
@@ -170,11 +183,6 @@ class Plan:
             return False
         return all(nodes[j].dtype == n.dtype for j in n.inputs) and \
             (fn.signature is None or fn is np.matmul)
-
-    @staticmethod
-    def _returnable(j, consumers) -> bool:
-        # a buffer a view may still point into (reshape, index, transpose…) stays taken
-        return consumers.get(j, set()) <= FRESH
 
     def run(self, feed: dict) -> list:
         """Values of every kept node (None where freed); feed maps leaf names to arrays."""
@@ -245,7 +253,8 @@ class Plan:
 
 
 def _nbytes(n) -> int:
-    if n.shape is None or any(d is None for d in n.shape):
+    shape = n.shape
+    if shape is None or None in shape:
         return 0
     item = 1 if n.dtype == "bool" else 4 if n.dtype == "float32" else 8
-    return math.prod(n.shape) * item
+    return math.prod(shape) * item if shape else item

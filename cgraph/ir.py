@@ -21,6 +21,7 @@ from .notation import Sym
 from .source import NOWHERE, Span
 
 LEAF_OPS = ("input", "leaf")
+_CONST = R.get("const")
 MAX_RANK = 32  # axes a tensor may have
 
 
@@ -66,42 +67,58 @@ class Graph:
         self.warnings: list[Diagnostic] = []
         self._random_calls = 0
         self.held = 0                      # bytes of the values above (own buffers only)
+        self.quiet = False                 # True only inside np.errstate(all="ignore")
 
     # ------------------------------------------------------------ building
     def add(self, op, inputs: Sequence[int] = (), attrs: Optional[dict] = None,
             span: Optional[Span] = None, name: Optional[str] = None) -> int:
         """Append one node (shape and dtype inferred); return its id."""
-        op = R.get(op) if isinstance(op, str) else op
+        op = R.get(op) if op.__class__ is str else op
         attrs = attrs or {}
-        ins = [self.nodes[i] for i in inputs]
+        nodes = self.nodes
+        ins = [nodes[i] for i in inputs]
         shape = op.infer_shape([n.shape for n in ins], attrs)
-        self.check_size(shape)  # before anything is allocated, in both modes
+        if shape != () or self.float_dtype.itemsize > self.max_bytes:
+            self.check_size(shape)  # before anything is allocated, in both modes
         dtype = self._dtype(op, ins)
-        node = Node(len(self.nodes), op, tuple(inputs), attrs, shape, dtype,
+        node = Node(len(nodes), op, tuple(inputs), attrs, shape, dtype,
                     span or self.span, name, self.scope)
-        self.nodes.append(node)
+        nodes.append(node)
         value = None
         # a dim not known yet (ones([n, 5]), n an input's named dim, in `cgraph check`)
         pending = shape is not None and None in shape and not ins
         # constant inputs (or none: zeros, randn with its seed, load) -> folded now
         if op.forward is not None and not pending and (
-                self.eager or (self.fold and op.foldable and all(n.is_const() for n in ins))):
+                self.eager or (self.fold and op.foldable and _all_const(ins))):
             try:
-                value = self._run(node, [self.values[i] for i in inputs])
+                value = (_run_quiet if self.quiet else _run_op)(node, [self.values[i] for i in inputs])
             except BaseException:
-                self.nodes.pop()  # keep nodes, values and varies in step
+                nodes.pop()  # keep nodes, values and varies in step
                 raise
-            kind = getattr(getattr(value, "dtype", None), "kind", None)
-            if (kind == "f" and value.dtype != self.float_dtype) or (kind in ("i", "u", "b")
-                                                                   and dtype.startswith("float")):
+            vdtype = getattr(value, "dtype", None)
+            kind = getattr(vdtype, "kind", None)
+            if (kind == "f" and vdtype != self.float_dtype) or (kind in ("i", "u", "b")
+                                                               and dtype.startswith("float")):
                 # creation ops make float64; NumPy sums booleans to integers
                 value = to_dtype(value, self.float_dtype)
             if not self.eager:  # folded: the node becomes the constant it computes
                 node.op, node.inputs, node.attrs = R.get("const"), (), {"value": value}
-            node.shape, node.dtype = tuple(np.shape(value)), _dtype_name(value)
+            vshape = getattr(value, "shape", None)
+            node.shape = tuple(vshape) if vshape.__class__ is tuple else tuple(np.shape(value))
+            node.dtype = _dtype_name(value)
             self.hold(value, node)
         self.values.append(value)
-        self.varies.append(pending or (any(self.varies[i] for i in inputs) and node.op.name != "const"))
+        varies = self.varies
+        if pending:
+            varies.append(1)
+        else:
+            v = 0
+            if node.op.name != "const":
+                for i in inputs:
+                    if varies[i]:
+                        v = 1
+                        break
+            varies.append(v)
         if op.name in ("print", "assert"):
             self.effects.append(node.id)
         return node.id
@@ -134,24 +151,30 @@ class Graph:
                 hint="make it smaller, or raise the limit (--max-memory; max_memory= in Python)", kind="value")
 
     def _run(self, node: Node, args: list):
-        from .execute import run_op
-
-        return run_op(node, args)
+        return _run_op(node, args)
 
     def _dtype(self, op: R.OpDef, ins: list[Node]) -> str:
-        if op.dtype == "float":
-            floats = [n.dtype for n in ins if n.dtype in ("float32", "float64")]
-            return "float64" if "float64" in floats else floats[0] if floats else self.float_dtype.name
-        if op.dtype == "same":
-            return ins[0].dtype if ins else self.float_dtype.name
-        return {"bool": "bool", "int": "int64"}[op.dtype]
+        kind = op.dtype
+        if kind == "float":  # float64 if an input is, else the first float32 one, else ours
+            first = None
+            for n in ins:
+                d = n.dtype
+                if d == "float64":
+                    return d
+                if d == "float32" and first is None:
+                    first = d
+            return first or _dtype_name(self.float_dtype)
+        if kind == "same":
+            return ins[0].dtype if ins else _dtype_name(self.float_dtype)
+        return {"bool": "bool", "int": "int64"}[kind]
 
     def const(self, value, span: Optional[Span] = None) -> int:
         """A constant node; floats take the graph's dtype (float32 stays float32)."""
         arr = np.asarray(value)
-        if arr.dtype.kind in "fiu" and arr.dtype != self.float_dtype and arr.dtype.kind != "b":
+        dt = arr.dtype
+        if dt is not self.float_dtype and dt.kind in "fiu" and dt != self.float_dtype:
             arr = to_dtype(arr, self.float_dtype)
-        node = Node(len(self.nodes), R.get("const"), (), {"value": arr}, tuple(arr.shape),
+        node = Node(len(self.nodes), _CONST, (), {"value": arr}, arr.shape,
                     _dtype_name(arr), span or self.span, None, self.scope)
         self.nodes.append(node)
         self.values.append(arr)
@@ -316,10 +339,38 @@ def human_bytes(n: int) -> str:
     return f"{n} bytes"
 
 
+def _all_const(ins) -> bool:
+    for n in ins:
+        if n.op.name != "const":
+            return False
+    return True
+
+
+def _run_op(node: Node, args: list):
+    from .execute import run_op, run_op_quiet  # (execute imports this module)
+
+    global _run_op, _run_quiet
+    _run_op, _run_quiet = run_op, run_op_quiet
+    return run_op(node, args)
+
+
+def _run_quiet(node: Node, args: list):
+    from .execute import run_op, run_op_quiet
+
+    global _run_op, _run_quiet
+    _run_op, _run_quiet = run_op, run_op_quiet
+    return run_op_quiet(node, args)
+
+
+_DTYPE_NAMES: dict = {}  # NumPy dtype -> our name (dtype.name is slow Python code)
+
+
 def _dtype_name(value) -> str:
-    dt = np.asarray(value).dtype
-    if dt.kind == "b":
-        return "bool"
-    if dt.kind in "iu":
-        return "int64"
-    return dt.name
+    dt = getattr(value, "dtype", None)
+    if not isinstance(dt, np.dtype):
+        dt = value if isinstance(value, np.dtype) else np.asarray(value).dtype
+    name = _DTYPE_NAMES.get(dt)
+    if name is None:
+        name = "bool" if dt.kind == "b" else "int64" if dt.kind in "iu" else dt.name
+        _DTYPE_NAMES[dt] = name
+    return name

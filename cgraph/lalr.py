@@ -118,6 +118,17 @@ class Tables:
         _check(all(type(k) is str and type(n) is str for v in kw.values() for k, n in v.items()),
                "keywords")
         self.keywords = kw
+        # Blanks between tokens, matched with the token that follows them: one match
+        # a token, not two. Only where an ignored group is exactly blanks and the
+        # lexer is one alternation (no other group begins with a blank: then the
+        # blanks before a token are that group's match, as they were alone).
+        self.with_blanks = None
+        if len(pats) == 1:
+            for t in sorted(self.ignore_types):
+                m = re.search(r"\(\?P<%s>\[([^\]\\]+)\]\+\)" % re.escape(t), pats[0][0])
+                if m and set(m.group(1)) <= set(" \t\f"):
+                    self.with_blanks = re.compile(f"[{m.group(1)}]*(?:{pats[0][0]})", pats[0][1])
+                    break
         names = set().union(*(m.groupindex for m in mres))
         _check(self.newline_types <= names and self.ignore_types <= names and set(kw) <= names,
                "lexer types")
@@ -154,13 +165,16 @@ class Tables:
             actions.append({sym: v if v >= 0 else reductions[-1 - v] for sym, v in acts.items()})
             gotos.append(gos)
         self.actions, self.gotos = actions, gotos
+        self.units: dict = {}   # (state below, state, terminal) -> state after its unit rules
 
     def tokens(self, text: str, on_error):
         """The tokens of `text` (as lark's basic lexer makes them). At a
         character no token matches, `on_error(pos, line, column)` says
         where to carry on (a position past `pos`)."""
         mres = self.patterns
-        if len(mres) == 1:
+        if self.with_blanks is not None:
+            match = self.with_blanks.match
+        elif len(mres) == 1:
             match = mres[0].match
         else:
             def match(s, p):
@@ -170,7 +184,7 @@ class Tables:
                         return m
                 return None
         newline, ignore, keywords = self.newline_types, self.ignore_types, self.keywords
-        Tok = Token
+        Tok, new_str = Token, str.__new__
         pos, line, bol, end = 0, 1, 0, len(text)     # bol: where the current line begins
         while pos < end:
             m = match(text, pos)
@@ -183,19 +197,23 @@ class Tables:
                     bol = pos + skipped.rindex("\n") + 1
                 pos = new
                 continue
-            value, ty, npos = m.group(), m.lastgroup, m.end()
-            start, sline, scol = pos, line, pos - bol + 1
+            ty, npos = m.lastgroup, m.end()
+            value, start = m.group(ty), m.start(ty)   # after any blanks
+            sline, scol = line, start - bol + 1
             if ty in newline:
                 n = value.count("\n")
                 if n:
                     line += n
-                    bol = pos + value.rindex("\n") + 1
+                    bol = start + value.rindex("\n") + 1
             pos = npos
             if ty in ignore:
                 continue
             if ty in keywords:
                 ty = keywords[ty].get(value, ty)
-            yield Tok(ty, value, start, sline, scol, line, npos - bol + 1, npos)
+            t = new_str(Tok, value)      # Token(ty, value, ...), without its call
+            t.type, t.value, t.start_pos, t.line, t.column = ty, value, start, sline, scol
+            t.end_line, t.end_column, t.end_pos = line, npos - bol + 1, npos
+            yield t
 
 
 def _callback(callbacks, name: str, expand1: bool, filt):

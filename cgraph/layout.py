@@ -80,9 +80,13 @@ class Layout:
     def next(self):
         if self.pending:
             return self.pending.popleft()
-        Token = self.Token
+        Token, src = self.Token, self.src
         while True:
-            t = self._raw()
+            t = self.ahead      # self._raw(), inline: this runs once a token
+            if t is not None:
+                self.ahead = None
+            else:
+                t = next(src, None)
             if t is None:
                 return self._eof()
             ty = t.type

@@ -80,6 +80,7 @@ class _Functions:
                     attrs[arg.name] = v
             return Sym(g, g.add(op, ins, attrs))
 
+        self.__dict__[name] = call  # the next F.name is found without __getattr__
         return call
 
 

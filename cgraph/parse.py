@@ -65,6 +65,16 @@ class _Stuck(Exception):
         self.expected = expected
 
 
+def _unit_run(actions, gotos, end_state, below: int, state: int, ty: str) -> int:
+    """The state after every unit reduction (`?rule: other`) that `ty` triggers in
+    `state` over `below`, one after another (each replaces the top state only)."""
+    while True:
+        state = gotos[below][actions[state][ty][2]]
+        act = actions[state].get(ty)
+        if state == end_state or act is None or act.__class__ is int or act[1] is not None:
+            return state
+
+
 class _Run:
     """One parse: feeds the layout's tokens to the LALR table, and when the
     table refuses one, reports it and recovers at the next statement."""
@@ -99,6 +109,7 @@ class _Run:
         lay = Layout(eng.tokens(text, BadChars(text, self.file, self.diags)),
                      self.text, self.file, self.diags, eng.Token, never_closed)
         actions, gotos, end_state = eng.actions, eng.gotos, eng.end
+        units = eng.units
         ss, vs = [eng.start], []
         self.ss, self.vs = ss, vs
 
@@ -114,7 +125,13 @@ class _Run:
                     return None
                 size, callback, origin = act
                 if callback is None:             # a unit rule: keep the child
-                    ss[-1] = gotos[ss[-2]][origin]
+                    # a run of them (name -> atom -> ... -> test) ends in a state fixed
+                    # by the state below, this one and the lookahead: found once
+                    key = (ss[-2], ss[-1], ty)
+                    top = units.get(key)
+                    if top is None:
+                        top = units[key] = _unit_run(actions, gotos, end_state, *key)
+                    ss[-1] = top
                 else:
                     if size:
                         children = vs[-size:]

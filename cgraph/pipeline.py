@@ -92,11 +92,14 @@ def new_graph(program, feed: Optional[dict] = None):
                  max_bytes=program.max_memory)
 
 
-def build(program, feed: Optional[dict] = None, shapes: Optional[dict] = None):
-    """The program's graph: eager on `feed`'s values, or static for these input shapes."""
+def build(program, feed: Optional[dict] = None, shapes: Optional[dict] = None,
+          quiet: bool = False):
+    """The program's graph: eager on `feed`'s values, or static for these input shapes.
+    `quiet`: the caller holds `np.errstate(all="ignore")`, the graph's ops need not."""
     from .build import Builder
 
     g = new_graph(program, feed)
+    g.quiet = quiet
     Builder(program.ast, g, {} if feed is not None else dict(shapes or {}),
             program.max_iterations, max_depth=program.max_depth).build()
     return g
@@ -371,6 +374,8 @@ def make_plan(c: Compiled, keep_all: bool = False) -> Compiled:
         targets = [i for i in range(len(g.nodes)) if need[i]]
     c.plan = Plan(c.graph, targets)
     g = c.graph
+    if c.plan.scalar and 8 * len(c.plan.order) + g.held <= g.max_bytes:
+        return c  # at most 8 bytes a value: within the limit without planning NumPy memory
     need = c.plan.peak_bytes + g.held
     if need > g.max_bytes:  # the whole run, checked before anything runs
         from .ir import human_bytes
@@ -393,7 +398,23 @@ def front(program, *, feed: Optional[dict] = None, shapes: Optional[dict] = None
     `feed` (values) builds eagerly; else `shapes` builds a static graph. `given`
     (names -> value or None) is what the caller will supply; None skips the check
     (drawing a structure, `check --passes`)."""
-    g = build(program, feed=feed, shapes=shapes)
+    if feed is None:
+        return _front(program, None, shapes, given, of, grad, jacobian, wrt, all_names)
+    import numpy as np
+
+    with np.errstate(all="ignore"):  # once for every op an eager build runs
+        return _front(program, feed, shapes, given, of, grad, jacobian, wrt, all_names)
+
+
+def _front(program, feed, shapes, given, of, grad, jacobian, wrt, all_names) -> Compiled:
+    g = build(program, feed=feed, shapes=shapes, quiet=feed is not None)
+    try:
+        return _differentiated(program, g, given, of, grad, jacobian, wrt, all_names)
+    finally:
+        g.quiet = False
+
+
+def _differentiated(program, g, given, of, grad, jacobian, wrt, all_names) -> Compiled:
     if given is not None:
         check_inputs(program, g, given)
     try:

@@ -7,14 +7,86 @@ importing cgraph. A subclass here lists its fields in `__slots__`, its
 defaults in `_defaults` (values) and `_factories` (callables making a fresh
 default, like `dict`); construction, equality, repr and `replace` are shared.
 `Frozen` records are also immutable and hashable.
+
+A record with no defaults, factories or `__post_init__` (spans and AST nodes:
+a long source makes a million) gets a constructor of its own that sets its
+fields straight through their slots when it is given all of them by position
+(~0.4 µs, against ~1 µs for the shared one, which serves every other call).
 """
 from __future__ import annotations
+
+
+def _fast_init(cls):
+    """A constructor for `cls` taking every field by position, else the shared one."""
+    names, slow = cls.__slots__, Record.__init__
+    n = len(names)
+    if not n or n > 6 or cls._defaults or cls._factories or hasattr(cls, "__post_init__"):
+        return slow
+    put = [getattr(cls, name).__set__ for name in names] + [None] * (6 - n)
+    p0, p1, p2, p3, p4, p5 = put
+    if n == 1:
+        def init(self, *args, **kw):
+            if kw or len(args) != 1:
+                return slow(self, *args, **kw)
+            p0(self, args[0])
+    elif n == 2:
+        def init(self, *args, **kw):
+            if kw or len(args) != 2:
+                return slow(self, *args, **kw)
+            a, b = args
+            p0(self, a)
+            p1(self, b)
+    elif n == 3:
+        def init(self, *args, **kw):
+            if kw or len(args) != 3:
+                return slow(self, *args, **kw)
+            a, b, c = args
+            p0(self, a)
+            p1(self, b)
+            p2(self, c)
+    elif n == 4:
+        def init(self, *args, **kw):
+            if kw or len(args) != 4:
+                return slow(self, *args, **kw)
+            a, b, c, d = args
+            p0(self, a)
+            p1(self, b)
+            p2(self, c)
+            p3(self, d)
+    elif n == 5:
+        def init(self, *args, **kw):
+            if kw or len(args) != 5:
+                return slow(self, *args, **kw)
+            a, b, c, d, e = args
+            p0(self, a)
+            p1(self, b)
+            p2(self, c)
+            p3(self, d)
+            p4(self, e)
+    else:
+        def init(self, *args, **kw):
+            if kw or len(args) != 6:
+                return slow(self, *args, **kw)
+            a, b, c, d, e, f = args
+            p0(self, a)
+            p1(self, b)
+            p2(self, c)
+            p3(self, d)
+            p4(self, e)
+            p5(self, f)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
 
 
 class Record:
     __slots__ = ()
     _defaults: dict = {}
     _factories: dict = {}
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "__init__" not in cls.__dict__:
+            cls.__init__ = _fast_init(cls)
 
     def __init__(self, *args, **kwargs):
         names = self.__slots__

@@ -103,7 +103,7 @@ class OpDef(Record):
     def infer_shape(self, in_shapes: Sequence, attrs: dict):
         if self.shape is None:
             return None
-        if self.partial_shapes or all(s is not None and None not in s for s in in_shapes):
+        if self.partial_shapes or _all_known(in_shapes):
             return self.shape(list(in_shapes), **attrs)
         try:  # many rules still work with unknown dims; fall back to unknown
             return self.shape(list(in_shapes), **attrs)
@@ -111,6 +111,13 @@ class OpDef(Record):
             if any(s is None for s in in_shapes):
                 return None
             raise
+
+
+def _all_known(shapes) -> bool:
+    for s in shapes:
+        if s is None or None in s:
+            return False
+    return True
 
 
 ShapeErrorTypes = (TypeError, IndexError)  # a rule tripping on None dims means "unknown"

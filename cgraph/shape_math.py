@@ -37,6 +37,9 @@ def size(shape: Shape) -> Optional[int]:
 
 def broadcast(*shapes: Shape) -> Shape:
     """NumPy broadcasting of several shapes, with unknown dims allowed."""
+    if len(shapes) == 2 and shapes[0] == shapes[1] and shapes[0] is not None \
+            and None not in shapes[0]:
+        return tuple(shapes[0])  # the common case: two operands of one known shape
     if any(s is None for s in shapes):
         return None
     rank = max((len(s) for s in shapes), default=0)

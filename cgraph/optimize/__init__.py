@@ -29,7 +29,7 @@ def optimize(g, targets, report: Optional[list] = None, fusion: bool = True) -> 
     `report`, when given, receives (pass name, live node count after it):
     the nodes the targets, leaves and side effects still need.
     """
-    remap = {i: i for i in range(len(g.nodes))}
+    remap: list = list(range(len(g.nodes)))   # old id -> id now (None: dropped)
     if report is not None:
         report.append(("built", len(g.nodes)))
     for name, step in PASSES:
@@ -42,10 +42,11 @@ def optimize(g, targets, report: Optional[list] = None, fusion: bool = True) -> 
         else:
             moved = step(g)
         if moved:
-            remap = {old: moved.get(new, new) for old, new in remap.items()}
+            get = moved.get
+            remap = [get(new, new) for new in remap]   # get(None, None): still dropped
         if report is not None:
             report.append((name, _live(g, [remap[t] for t in targets])))
-    return remap
+    return dict(enumerate(remap))
 
 
 def _live(g, targets) -> int:

@@ -11,13 +11,26 @@ def _key(node):
         v = node.attrs["value"]
         if v.size > 64:  # big constants are compared by identity only
             return ("const-id", id(v))
-        return ("const", v.dtype.str, v.shape, v.tobytes())
+        return ("const", _dtype_str(v.dtype), v.shape, v.tobytes())
+    if not node.attrs:
+        return (node.op.name, node.inputs, ())
     try:
         attrs = tuple(sorted((k, _freeze(v)) for k, v in node.attrs.items()))
         hash(attrs)
     except TypeError:
         return None
     return (node.op.name, node.inputs, attrs)
+
+
+_DTYPE_STR: dict = {}
+
+
+def _dtype_str(dt) -> str:
+    """dt.str, looked up once per dtype (it is computed afresh on every read)."""
+    s = _DTYPE_STR.get(dt)
+    if s is None:
+        s = _DTYPE_STR[dt] = dt.str
+    return s
 
 
 def _freeze(v):

@@ -63,6 +63,9 @@ def _regions(g) -> list[list[int]]:
 
 def run(g, targets) -> dict:
     nodes, count = g.nodes, len(g.nodes)
+    regions = _regions(g)
+    if not regions:
+        return compact(g, list(targets)) if any(n.op.name == "fused" for n in nodes) else {}
     keep = set(targets)
     users: dict[int, set] = {}
     for n in nodes:
@@ -70,7 +73,7 @@ def run(g, targets) -> dict:
             users.setdefault(j, set()).add(n.id)
     redirect: dict[int, int] = {}   # an output member -> the node that now gives its value
     placed: dict[int, int] = {}     # a new node -> the position it takes in the order
-    for members in _regions(g):
+    for members in regions:
         inside = set(members)
         outs = [m for m in members if m in keep or users.get(m, set()) - inside]
         ext: list[int] = []

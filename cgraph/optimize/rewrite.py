@@ -13,8 +13,8 @@ def rewrite(g, visit: Callable) -> dict:
     rep = list(range(len(g.nodes)))
     changed = {}
     for node in g.nodes:
-        if node.inputs:
-            node.inputs = tuple(rep[j] for j in node.inputs)
+        if changed and node.inputs:   # until a first replacement, rep is the identity
+            node.inputs = tuple([rep[j] for j in node.inputs])
         if node.op.name in KEEP:
             continue
         r = visit(node)
@@ -30,20 +30,28 @@ def compact(g, targets) -> dict:
     """Drop the nodes no target, leaf or side effect needs; renumber densely."""
     need = g.needed(list(targets) + list(g.effects) + list(g.leaves.values())
                     + list(g.inputs.values()))
-    new_id = {}
+    new_id: list = [None] * len(g.nodes)
+    moved: dict = {}    # old -> new id, or None: dropped
     nodes, values, varies = [], [], bytearray()
+    old_values, old_varies = g.values, g.varies
     for node in g.nodes:
-        if need[node.id]:
-            new_id[node.id] = len(nodes)
-            values.append(g.values[node.id])
-            varies.append(g.varies[node.id])
-            node.id = len(nodes)
-            node.inputs = tuple(new_id[j] for j in node.inputs)
+        old = node.id
+        if need[old]:
+            new = new_id[old] = len(nodes)
+            values.append(old_values[old])
+            varies.append(old_varies[old])
+            if new != old:
+                node.id = new
+                moved[old] = new
+            if moved and node.inputs:   # until a first move, every id is its own
+                node.inputs = tuple([new_id[j] for j in node.inputs])
             nodes.append(node)
+        else:
+            moved[old] = None
     g.nodes, g.values, g.varies = nodes, values, varies
-    retarget(g, lambda i: new_id.get(i))
-    return {old: new for old, new in new_id.items() if old != new} | \
-        {old: None for old in range(len(need)) if old not in new_id}
+    if moved:
+        retarget(g, lambda i: new_id[i])
+    return moved
 
 
 def retarget(g, f: Callable[[int], Optional[int]]) -> None:

@@ -1,4 +1,5 @@
-"""AST → graph: names resolved, functions inlined, loops unrolled, shapes inferred.
+"""AST → graph: names resolved, functions inlined, loops made loop nodes (or
+unrolled: cgraph.build_loops), shapes inferred.
 
 One builder serves both modes. It interprets the program's statements and
 adds a node for every operation through `Graph.add`; a static graph only
@@ -19,6 +20,7 @@ from . import registry as R
 from . import shape_math as S
 from .ast_walk import bound_names, children, derivative_targets
 from .build_deps import freeze, leaves_only, unknown_dim
+from .build_loops import UNROLL_MAX, loop_task, loopable
 from .autodiff import backward, forward, jacobian_rows
 from .errors import CgraphError, Diagnostic, OverLimit, nearest
 from .records import Record
@@ -59,6 +61,8 @@ class _Abort(Exception):
 
 
 class Builder:
+    Abort = _Abort  # what a task raises to stop building (cgraph.build_loops catches it)
+
     def __init__(self, program: A.Program, graph: Graph, input_shapes: Optional[dict] = None,
                  max_iterations: int = 100_000, base_dir: Optional[str] = None,
                  max_depth: int = MAX_CALL_DEPTH):
@@ -69,6 +73,7 @@ class Builder:
         self.max_iterations = max_iterations
         self.iterations = 0  # loop iterations so far, every loop together
         self.loops: list = []  # [var, i] of each for loop being unrolled, outermost first
+        self.body_depth = 0    # > 0 while a loop node's body is being built (no leaves there)
         self.base_dir = base_dir or (os.path.dirname(os.path.abspath(program.file))
                                      if program.file not in ("<expr>", "<stdin>") else os.getcwd())
         self.errors: list[Diagnostic] = []
@@ -232,7 +237,7 @@ class Builder:
                            "assignment for a value that changes")
                 v = self.poison(st.span)
             self.scopes[-1][st.name] = v
-            self._name(st.name, v)
+            self.name_value(st.name, v)
         elif t is A.Print:
             yield self.exec_print(st)
         elif t is A.Assert:
@@ -264,7 +269,8 @@ class Builder:
         if name in self.dims and self.top:
             self.error("name", f"'{name}' is a named dim of an input and cannot be reassigned", span)
             return
-        if self.top and leaf_ok and not g.varies[v] and g.nodes[v].dtype != "bool" \
+        if self.top and leaf_ok and not self.body_depth and not g.varies[v] \
+                and g.nodes[v].dtype != "bool" \
                 and g.nodes[v].op.name != "error":
             # a top-level name bound to something that depends on no leaf is itself a leaf
             default = g.known(v)  # not g.values: a backward pass leaves constants unfolded
@@ -273,10 +279,10 @@ class Builder:
                 v = g.leaf(name, "leaf", default=default, shape=shape, span=span)
         self.scopes[-1][name] = v
         if self.top:
-            self._name(name, v)
+            self.name_value(name, v)
             self.last = ("name", name)
 
-    def _name(self, name: str, v: int) -> None:
+    def name_value(self, name: str, v: int) -> None:
         if self.top:
             self.g.names.pop(name, None)
             self.g.names[name] = v
@@ -334,7 +340,7 @@ class Builder:
                         self.globals[d.id] = g.add("dim_of", (v,), {"axis": k}, d.span)
                         self.dim_names.add(d.id)
         self.scopes[-1][st.name] = v
-        self._name(st.name, v)
+        self.name_value(st.name, v)
         self.last = ("name", st.name)
 
     def check_shape(self, name, declared, actual, span, dims_ast) -> None:
@@ -374,7 +380,7 @@ class Builder:
         shape = self.input_shapes.get(st.name, tuple(np.shape(default)))
         leaf = g.leaf(st.name, "leaf", default=default, shape=shape, span=st.span)
         self.scopes[-1][st.name] = leaf
-        self._name(st.name, leaf)
+        self.name_value(st.name, leaf)
         self.last = ("name", st.name)
 
     def exec_print(self, st: A.Print):
@@ -416,6 +422,9 @@ class Builder:
             self.error("value", f"this loop would run {len(rng):,} times, more than the limit "
                        f"of {self.max_iterations:,}", st.span, "raise the limit if you mean it (--max-iterations; max_iterations= in Python)")
             return
+        if not self.g.eager and len(rng) > UNROLL_MAX and loopable(st, self.funcs):
+            if (yield loop_task(self, st, rng)):
+                return  # one loop node (cgraph.loops); else unrolled below
         self.loops.append([st.var, None])
         try:
             for i in rng:
@@ -423,7 +432,7 @@ class Builder:
                 self.count_iteration(st.span)
                 self.scopes[-1][st.var] = self.g.const(float(i), st.span)
                 if self.top:
-                    self._name(st.var, self.scopes[-1][st.var])
+                    self.name_value(st.var, self.scopes[-1][st.var])
                 yield self.exec_block(st.body)
         finally:
             self.loops.pop()

@@ -473,6 +473,10 @@ class _Drawer:
             return "print(" + ", ".join(shown) + ")"
         if name == "assert":
             return repr_str(a["message"]) if a.get("message") else ""
+        if name == "loop":
+            from .loops import describe
+
+            return describe(node)
         if name == "load":
             p = a.get("path")
             key = a.get("key")

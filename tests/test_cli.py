@@ -559,10 +559,20 @@ def test_explain_writes_matmuls_rule_and_wraps_long_lines(tmp_path):
 
 def test_explain_groups_the_iterations_of_a_loop(tmp_path):
     src = tmp_path / "loop.cg"
-    src.write_text("input x\nfor i in range(20):\n    x = sin(x) * 0.9 + 0.1\nY = x\n")
-    r = cli("grad", src, "x=0.5", "--explain")
-    assert r.code == 0 and "… 55 more from line 3, one loop iteration after another" in r.stdout
+    src.write_text("input x\nfor i in range(16):\n    x = sin(x) * 0.9 + 0.1\nY = x\n")
+    r = cli("grad", src, "x=0.5", "--explain")  # 16 iterations: unrolled
+    assert r.code == 0 and "… 43 more from line 3, one loop iteration after another" in r.stdout
     backward = r.stdout.split("Backward pass")[1].splitlines()
     assert len(backward) < 12
     r = cli("grad", src, "x=0.5", "--explain", "--json")
-    assert len(r.json["explain"]["backward"]) == 60  # JSON keeps every derivative
+    assert len(r.json["explain"]["backward"]) == 48  # JSON keeps every derivative
+
+
+def test_explain_a_loop_node_once_with_its_trip_count(tmp_path):
+    src = tmp_path / "loop.cg"
+    src.write_text("input x\nfor i in range(5000):\n    x = sin(x) * 0.9 + 0.1\nY = x\n")
+    r = cli("grad", src, "x=0.5", "--explain")
+    assert r.code == 0, r.stderr
+    assert "loop: 5,000 iterations of a" in r.stdout
+    assert "over the 5,000 iterations (a reverse loop" in r.stdout
+    assert len(r.stdout.splitlines()) < 12

@@ -181,18 +181,27 @@ def test_optimized_draws_the_optimised_graph_and_says_so():
 
 
 # -------------------------------------------------------------- big graphs
-LOOP = "w = 1.5\nx = 0.3\nfor i in range(60):\n    x = tanh(w * x + 0.1)\nY = x * x\n"
+LOOP = "w = 1.5\nx = 0.3\nfor i in range(16):\n    x = tanh(w * x + 0.1)\nY = x * x\n"
 
 
-def test_big_loop_collapses_to_iterations():
-    d = draw_program(LOOP, "loop.cg", max_nodes=200)
-    assert d.nodes <= 200
-    assert "× 59 more iterations" in d.dot
+def test_an_unrolled_loop_collapses_to_iterations():
+    # 16 iterations: short enough to be unrolled, so drawn as the copies it is
+    d = draw_program(LOOP, "loop.cg", max_nodes=40)
+    assert d.nodes <= 40
+    assert "× 15 more iterations" in d.dot
     assert any("collapsed" in n for n in d.notes)
     small = draw_program(LOOP, "loop.cg", max_nodes=6)
-    assert small.nodes <= 6 and "× 60 iterations" in small.dot
+    assert small.nodes <= 6 and "× 16 iterations" in small.dot
     full = draw_program(LOOP, "loop.cg", max_nodes=1000)
-    assert full.nodes == 243 and "iterations" not in full.dot
+    assert full.nodes == 67 and "iterations" not in full.dot
+
+
+def test_a_loop_node_is_one_box_with_its_trip_count():
+    src = LOOP.replace("range(16)", "range(10000)")
+    d = draw_program(src, "loop.cg", backward=True)
+    assert d.nodes < 24  # not 10,000 iterations, nor a collapsed chain of them
+    assert "loop: 10,000 iterations of a" in d.dot
+    assert "reverse loop: 10,000 iterations" in d.dot
 
 
 def test_any_budget_is_met_with_backward():

@@ -264,6 +264,10 @@ class Explainer:
         if op.name == "const":
             return self.show(node.attrs.get("value"))
         args = [self.label(j) for j in node.inputs]
+        if op.name == "loop":  # the body once, with its trip count (not n copies)
+            from ..loops import describe
+
+            return f"{describe(node)}, from {args[0]}"
         sym = op.symbol
         infix = len(args) == 2 and sym and not sym[0].isalnum() and sym[0] not in "‖Σ[0123456789"
         if infix:
@@ -288,6 +292,11 @@ class Explainer:
             tmpl = op.partials[k]
         elif len(op.partials) == 1 and len(set(node.inputs)) == 1:
             tmpl = op.partials[0]
+        if op.name == "loop":
+            n = node.attrs["n"]
+            return (f"∏ₖ ∂x_{{k+1}}/∂x_k over the {n:,} iterations (a reverse loop: one VJP "
+                    "of the body a step, last step first)" if k == 0 else
+                    f"Σₖ ∂x_{{k+1}}/∂{self.label(node.inputs[k])} over the {n:,} iterations")
         if not tmpl:
             return f"∂{self.label(u)}/∂{self.label(node.inputs[k])}"
         subs = {f"{{{n}}}": _paren(a) for n, a in enumerate(ins)}

@@ -23,6 +23,7 @@ NOT_EXPORTED = {
     "leaf": "an argument of forward() and gradients(), with the program's default",
     "print": "a statement (cgraph.export.writer)",
     "assert": "a statement (cgraph.export.writer)",
+    "loop": "a Python for loop over the body's lines (cgraph.export.writer)",
     "error": "stands for a failed build: never in a graph that is exported",
     "fused": "fusion is a run-time optimisation; the exported graph is optimised unfused",
     "fused_out": "fusion is a run-time optimisation; the exported graph is optimised unfused",

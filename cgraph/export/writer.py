@@ -60,14 +60,17 @@ class Lines:
     """The statements computing `targets` of graph g, with names for them."""
 
     def __init__(self, module: Module, g, targets, names: dict, grad_of: dict,
-                 first: int = 0, marks: dict = None):
+                 first: int = 0, marks: dict = None, given: dict = None, local: set = None):
         self.m, self.g = module, g
         self.targets = list(targets)
         self.names = dict(names)     # node -> preferred identifier text (program names)
         self.grad_of = grad_of       # gradient node -> forward node name (d_<name>)
         self.marks = marks or {}     # node -> comment line written before it
-        self.local: set = set(module.taken)
-        module.scopes.append(self.local)
+        self.given = given or {}     # input node -> its expression (a loop body's inputs)
+        if local is None:
+            local = set(module.taken)
+            module.scopes.append(local)
+        self.local: set = local
         self.expr: dict = {}
         self.body: list = []
 
@@ -90,7 +93,10 @@ class Lines:
                 self.body.append("")
                 self.body.extend(f"# {text}" for text in self.marks[i].split("\n"))
             if op in ("input", "leaf"):
-                self.expr[i] = self.m.leaf(n.name)
+                self.expr[i] = self.given[i] if i in self.given else self.m.leaf(n.name)
+                continue
+            if op == "loop":
+                self.expr[i] = self._loop(i, n)
                 continue
             if op == "const":
                 self.expr[i] = self.m.const(n.attrs["value"])
@@ -127,6 +133,55 @@ class Lines:
             self.body.append(f"{name} = {text}{where}")
             self.expr[i] = name
 
+    def _loop(self, i, n) -> str:
+        """A loop node as a Python for loop over its body's lines."""
+        lib, a = self.m.lib, n.attrs
+        body = a["body"]
+        shapes = body.shapes
+        args = [self.expr[j] for j in n.inputs]
+        name = self._name(i, n) or identifier("carry", self.local)
+        carries = [name] if len(shapes) == 1 else [identifier(f"{name}_{k}", self.local)
+                                                   for k in range(len(shapes))]
+        out = self.body
+        where = f"  # line {n.span.line}" if n.span.line else ""
+        out.append(f"# {'a reverse loop' if a['step'] < 0 and a['start'] > 0 else 'a loop'}: "
+                   f"{a['n']:,} iterations{where[3:] and ', ' + where[4:]}")
+        if len(shapes) == 1:
+            out.append(f"{carries[0]} = {args[0]}")
+        else:
+            at = 0
+            for c, sh in zip(carries, shapes):
+                size = int(np.prod(sh))
+                out.append(f"{c} = {lib.part(args[0], at, size, literal(tuple(sh)))}")
+                at += size
+        rows = identifier(f"{name}_rows", self.local) if a.get("history") else None
+        if rows:
+            out.append(f"{rows} = [{lib.join(carries)}]")
+        k = identifier("k", self.local)
+        start, step = a["start"], a["step"]
+        index = f"float({k})" if (start, step) == (0.0, 1.0) else f"{literal(start)} + {literal(step)} * {k}"
+        given = {}
+        if body.index is not None:
+            given[body.index] = index
+        given.update({c: v for c, v in zip(body.carries, carries) if c is not None})
+        given.update({c: v for c, v in zip(body.captures, args[1:]) if c is not None})
+        inner = Lines(self.m, body.graph, body.outs, node_names_of(body.graph), {}, given=given,
+                      local=self.local)
+        inner.write(forward_order(body.graph, body.outs))
+        out.append(f"for {k} in range({a['n']}):")
+        new = [inner.expr[o] for o in body.outs]
+        lines = inner.body + [f"{', '.join(carries)} = {', '.join(new)}"]
+        if rows:
+            lines.append(f"{rows}.append({lib.join(carries)})")
+        out.extend("    " + line for text in lines for line in text.split("\n"))
+        if rows:
+            out.append(f"{rows} = {lib.stack(rows)}")
+            return rows
+        if len(carries) == 1:
+            return carries[0]
+        out.append(f"{name} = {lib.join(carries)}")  # the loop's value: its carries joined
+        return name
+
     def _name(self, i, n):
         if i in self.grad_of:
             return identifier("d_" + self.grad_of[i], self.local)
@@ -148,6 +203,12 @@ class Lines:
 def forward_order(g, roots) -> list:
     need = g.needed(list(roots) + list(g.effects))
     return [i for i in range(len(g.nodes)) if need[i]]
+
+
+def node_names_of(g) -> dict:
+    """node -> the program's name for it, in a loop body (its carried names)."""
+    return {i: n.name for i, n in enumerate(g.nodes)
+            if n.name and not n.name.startswith("#") and n.op.name not in ("input", "leaf", "const")}
 
 
 def node_names(c) -> dict:

@@ -1,0 +1,177 @@
+"""Building a static `for` loop as one `loop` node (cgraph.loops) instead of
+unrolling it.
+
+The body is built once, by the same builder, into a sub-graph: the loop
+variable and every name the body assigns (the carried values) are inputs of
+the sub-graph, a value from outside is captured as an input the first time
+the body reads it. A loop is unrolled instead when that pays or when its body
+is not one step of fixed shape: a short loop (at most UNROLL_MAX iterations),
+a body with print/assert/params/functions/return, random draws (each
+iteration draws anew), a carried value whose shape changes, or anything that
+needs the loop variable's value while building (x[i], if i == 0).
+"""
+from __future__ import annotations
+
+from . import ast as A
+from .ast_walk import bound_names, calls, children, statements
+from .errors import CgraphError
+from .ir import Graph
+from .loops import Body, pack, unpack
+
+UNROLL_MAX = 16   # iterations: a loop this short is unrolled (the optimiser sees through it)
+NOT_IN_BODIES = (A.Print, A.Assert, A.Input, A.Param, A.Const, A.FuncDef, A.Output, A.Return,
+                 A.While)
+
+
+def loopable(st: A.For, funcs: dict) -> bool:
+    """Whether a for loop's body can be one step of a loop node."""
+    body = list(st.body)
+    for f in funcs.values():
+        body += list(f.body)
+    if any(isinstance(s, NOT_IN_BODIES) for s in statements(st.body)):
+        return False
+    return not any(c.func in ("randn", "rand") for c in calls(body))
+
+
+def names_read(body) -> set:
+    exprs = []
+    for st in statements(body, into_functions=True):
+        for k in ("value", "cond", "args", "conds"):
+            v = getattr(st, k, None)
+            if v is not None:
+                exprs.extend(v if isinstance(v, (list, tuple)) else [v])
+    out = set()
+    while exprs:
+        e = exprs.pop()
+        if type(e) is A.Name:
+            out.add(e.id)
+        exprs.extend(children(e))
+    return out
+
+
+class CaptureScope(dict):
+    """The body's names: its own bindings, else a value of an outer scope, made an
+    input of the sub-graph the first time it is read."""
+
+    def __init__(self, outers, capture):
+        super().__init__()
+        self.outers, self.capture = outers, capture
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or any(name in o for o in self.outers)
+
+    def __getitem__(self, name):
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        for o in self.outers:
+            if name in o:
+                v = self.capture(o[name])
+                dict.__setitem__(self, name, v)
+                return v
+        raise KeyError(name)
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+
+def loop_task(b, st: A.For, rng: range):
+    """Build `st` as a loop node; the task's value is False when it must be unrolled
+    instead (nothing is left behind then)."""
+    g = b.g
+    read = names_read(st.body)
+    for f in b.funcs.values():  # what the functions the body may call read from outside
+        read |= names_read(f.body) - set(f.params) - bound_names(f.body)
+    for name in sorted(read):
+        if not b.lookup_value(name) and name not in b.bound_anywhere and name not in b.funcs:
+            b.lookup(name, st.span)  # a free name: an implicit input of the program
+    assigned = sorted(bound_names(st.body) - {st.var})
+    before = [n for n in assigned if b.lookup_value(n)]
+    init = {n: b.lookup(n, st.span) for n in before}
+    if any(not isinstance(v, int) or g.nodes[v].shape is None or None in g.nodes[v].shape
+           or not g.nodes[v].dtype.startswith("float") for v in init.values()):
+        return False
+    bg = Graph(dtype=g.float_dtype.name, max_bytes=g.max_bytes, seed=g.seed)
+    index = bg.leaf("#i", "input", shape=(), span=st.span)
+    carries = {n: bg.leaf(f"#x{k}", "input", shape=g.nodes[v].shape, span=st.span)
+               for k, (n, v) in enumerate(init.items())}
+    captured: dict = {}   # outer node -> body input
+
+    def capture(v):
+        if not isinstance(v, int):
+            return v
+        if v not in captured:
+            node = g.nodes[v]
+            if node.op.name == "const":
+                captured[v] = bg.const(node.attrs["value"], node.span)
+            else:
+                captured[v] = bg.leaf(f"#c{len(captured)}", "input", shape=node.shape,
+                                      span=node.span)
+        return captured[v]
+
+    top = b.top
+    outer_scope, outer_globals = b.scopes[-1], b.globals
+    inner = CaptureScope([outer_scope] if top else [outer_scope, outer_globals], capture)
+    inner.update(carries)
+    dict.__setitem__(inner, st.var, index)
+    saved = (len(b.errors), b.iterations, b.last, g.span)
+    b.g, b.scopes[-1] = bg, inner
+    b.globals = inner if top else CaptureScope([outer_globals], capture)
+    b.body_depth += 1
+    ok = True
+    try:
+        yield b.exec_block(st.body)
+    except CgraphError:
+        ok = False
+    except b.Abort:  # the body needs something a loop node cannot give
+        ok = False
+    finally:
+        b.body_depth -= 1
+        b.g, b.scopes[-1], b.globals = g, outer_scope, outer_globals
+        g.span = saved[3]
+    if len(b.errors) > saved[0]:
+        del b.errors[saved[0]:]
+        ok = False
+    names = before + [n for n in assigned if n not in init]
+    outs = [dict.get(inner, n) for n in names]
+    if ok:
+        ok = all(isinstance(o, int) for o in outs)
+    if ok:
+        for n, o in zip(names, outs):
+            shape, dtype = bg.nodes[o].shape, bg.nodes[o].dtype
+            if shape is None or None in shape or not dtype.startswith("float") or (
+                    n in init and (shape != g.nodes[init[n]].shape or dtype != g.nodes[init[n]].dtype)):
+                ok = False
+    per = b.iterations - saved[1] + 1
+    b.iterations, b.last = saved[1], saved[2]
+    if not ok:
+        return False
+    b.iterations += per * len(rng)
+    if b.iterations > b.max_iterations:
+        b.count_iteration(st.span)  # the limit's error
+    shapes = [tuple(bg.nodes[o].shape) for o in outs]
+    # a name first bound inside the loop starts as zeros (the body binds it before use)
+    xs = [init[n] if n in init else g.const(_zeros(shapes[k], g), st.span)
+          for k, n in enumerate(names)]
+    temps = [bg.leaf(f"#x{k}", "input", shape=shapes[k], span=st.span)
+             for k in range(len(before), len(names))]
+    cap_outer = list(captured)
+    cap_inputs = [captured[v] for v in cap_outer]
+    keep = [k for k, v in enumerate(cap_outer) if bg.nodes[cap_inputs[k]].op.name == "input"]
+    body = Body(bg, index, [carries[n] for n in before] + temps,
+                [cap_inputs[k] for k in keep], outs).optimised()
+    g.span = st.span
+    loop = g.add("loop", [pack(g, xs, shapes)] + [cap_outer[k] for k in keep],
+                 {"body": body, "n": len(rng), "start": float(rng.start), "step": float(rng.step)},
+                 st.span)
+    for n, v in zip(names, unpack(g, loop, shapes)):
+        b.bind(n, v, st.span, leaf_ok=False)
+    b.scopes[-1][st.var] = g.const(float(rng[-1]), st.span)
+    if top:
+        b.name_value(st.var, b.scopes[-1][st.var])
+    return True
+
+
+def _zeros(shape, g):
+    import numpy as np
+
+    return np.zeros(shape, dtype=g.float_dtype)

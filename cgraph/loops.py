@@ -1,0 +1,284 @@
+"""Loops as graph nodes: a static `for i in range(...)` is one `loop` node whose
+body is a sub-graph (like JAX's `scan` or XLA's `While`), not n copies.
+
+A body maps (index i, carried values x…, captured values c…) to the new
+carried values. The `loop` node's value is the final carry — one tensor, or
+the carried values flattened and joined when there are several (`pack`);
+with `history` it is every carry, x_0 … x_n, stacked (what the backward pass
+needs). Its derivative is a reverse loop, written with the same ops: a body
+that recomputes one forward step from the history and applies its VJP
+(`cgraph.autodiff.backward` on the body), carrying ∂/∂x and summing ∂/∂c —
+so a gradient through a loop is again a loop, and can be differentiated again.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .ir import Graph
+from .notation import Sym
+from .registry import defop
+
+
+class Body:
+    """A loop's sub-graph and which of its nodes are the index, the carries, the
+    captures and the new carries (an id is None where the optimiser dropped an
+    input nothing reads)."""
+
+    __slots__ = ("graph", "index", "carries", "captures", "outs", "_plan")
+
+    def __init__(self, graph, index, carries, captures, outs):
+        self.graph, self.index, self.carries = graph, index, list(carries)
+        self.captures, self.outs, self._plan = list(captures), list(outs), None
+
+    shapes = property(lambda self: [tuple(self.graph.nodes[o].shape) for o in self.outs])
+
+    def __repr__(self) -> str:
+        return f"<loop body: {len(self.graph.nodes)} nodes>"
+
+    def optimised(self) -> "Body":
+        """The same body after the optimiser's passes (no run-time fusion)."""
+        from .optimize import optimize
+
+        remap = optimize(self.graph, self.outs, fusion=False)
+        m = lambda i: None if i is None else remap.get(i)  # noqa: E731
+        return Body(self.graph, m(self.index), [m(i) for i in self.carries],
+                    [m(i) for i in self.captures], [m(i) for i in self.outs])
+
+    def plan(self):
+        if self._plan is None:
+            from .execute import Plan
+
+            self._plan = Plan(self.graph, self.outs)
+        return self._plan
+
+    def names(self):
+        """The feed names of the index, carries and captures."""
+        nodes = self.graph.nodes
+        name = lambda i: None if i is None else nodes[i].name  # noqa: E731
+        return name(self.index), [name(i) for i in self.carries], [name(i) for i in self.captures]
+
+
+def describe(node) -> str:
+    """A loop node in words, for drawings and --explain: its trip count and body."""
+    a = node.attrs
+    body = a["body"]
+    bg = body.graph
+    need = bg.needed(body.outs)
+    ops = []
+    for n in bg.nodes:
+        if need[n.id] and n.op.name not in ("input", "leaf", "const"):
+            sym = n.op.symbol or n.op.name
+            if sym not in ops:
+                ops.append(sym)
+    what = "reverse loop" if a["step"] < 0 and any(
+        bg.nodes[i].name and bg.nodes[i].name.startswith("#gx") for i in body.carries
+        if i is not None) else "loop"
+    kept = ", keeping every carry" if a.get("history") else ""
+    return (f"{what}: {a['n']:,} iterations of a {sum(need)}-node body "
+            f"({' '.join(ops[:6])}{' …' if len(ops) > 6 else ''}){kept}")
+
+
+# ------------------------------------------------------------------ packing
+def sizes(shapes) -> list:
+    return [math.prod(s) for s in shapes]
+
+
+def pack(g: Graph, ids, shapes) -> int:
+    """Several values as one flat vector (one value: itself)."""
+    if len(ids) == 1:
+        return ids[0]
+    flat = [g.add("reshape", (i,), {"shape": [-1]}) for i in ids]
+    return g.add("concat", flat, {"axis": 0})
+
+
+def unpack(g: Graph, v: int, shapes) -> list:
+    """The values `pack` joined, back in their shapes."""
+    if len(shapes) == 1:
+        return [v]
+    out, at = [], 0
+    for s, n in zip(shapes, sizes(shapes)):
+        part = g.add("index", (v,), {"items": (("slice", at, at + n, None),)})
+        out.append(g.add("reshape", (part,), {"shape": list(s)}))
+        at += n
+    return out
+
+
+def inline(g: Graph, body: Body, i, xs, cs) -> list:
+    """Copy one step of the body into g, on the index i, carries xs and captures
+    cs (node ids of g); return the ids of the new carries."""
+    bg = body.graph
+    need = bg.needed(body.outs)
+    where = {}
+    for k, b in [(body.index, i)] + list(zip(body.carries, xs)) + list(zip(body.captures, cs)):
+        if k is not None:
+            where[k] = b
+    for n in bg.nodes:
+        if not need[n.id] or n.id in where:
+            continue
+        if n.op.name == "const":
+            where[n.id] = g.const(n.attrs["value"], n.span)
+        else:
+            where[n.id] = g.add(n.op, [where[j] for j in n.inputs], n.attrs, n.span)
+    return [where[o] for o in body.outs]
+
+
+# ------------------------------------------------------------------ running
+def run_loop(x0, *caps, body, n, start, step, history=False):
+    """The loop node's forward: n steps of the body from x0."""
+    shapes = body.shapes
+    plan = body.plan()
+    iname, xnames, cnames = body.names()
+    if plan.scalar and all(s == () for s in shapes) and np.asarray(x0).dtype == np.float64:
+        out = _scalar_loop(plan, body, x0, caps, n, start, step, history, iname, xnames, cnames)
+        if out is not None:
+            return out
+    xs = _split(x0, shapes)
+    feed = {c: v for c, v in zip(cnames, caps) if c is not None}
+    dtype = np.asarray(x0).dtype
+    rows = [_join(xs)] if history else None
+    for k in range(n):
+        if iname is not None:
+            feed[iname] = np.asarray(start + k * step, dtype)
+        for name, v in zip(xnames, xs):
+            if name is not None:
+                feed[name] = v
+        vals = plan.run(feed)
+        xs = [np.array(vals[o], dtype=dtype) for o in body.outs]  # a copy: plans reuse buffers
+        if history:
+            rows.append(_join(xs))
+    return np.stack(rows) if history else _join(xs)
+
+
+def _split(x, shapes):
+    x = np.asarray(x)
+    if len(shapes) == 1:
+        return [x]
+    out, at = [], 0
+    for s, size in zip(shapes, sizes(shapes)):
+        out.append(x[at:at + size].reshape(s))
+        at += size
+    return out
+
+
+def _join(xs):
+    return xs[0] if len(xs) == 1 else np.concatenate([np.ravel(x) for x in xs])
+
+
+def _scalar_loop(plan, body, x0, caps, n, start, step, history, iname, xnames, cnames):
+    """All-scalar bodies run on Python floats, as the static scalar plan does."""
+    fv = [None] * plan.size
+    for i, v in plan.consts:
+        fv[i] = float(v)
+    slot = {name: i for i, name, _ in plan.leaves}
+    for name, v in zip(cnames, caps):
+        if name in slot:
+            fv[slot[name]] = float(v)
+    xs = [float(v) for v in np.ravel(x0)]
+    xslots = [slot.get(name, -1) for name in xnames]
+    islot = slot.get(iname, -1)
+    outs, steps = body.outs, plan.scalar_steps
+    rows = [list(xs)] if history else None
+    try:
+        for k in range(n):
+            if islot >= 0:
+                fv[islot] = start + k * step
+            for s, v in zip(xslots, xs):
+                if s >= 0:
+                    fv[s] = v
+            for fn, a, b, o in steps:
+                if b >= 0:
+                    fv[o] = fn(fv[a], fv[b])
+                elif b == -1:
+                    fv[o] = fn(fv[a])
+                else:
+                    fv[o] = fn(*[fv[j] for j in a])
+            xs = [fv[o] for o in outs]
+            if history:
+                rows.append(xs)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return None  # NumPy's inf/nan semantics: the NumPy way
+    if history:
+        arr = np.array(rows, dtype=np.float64)
+        return arr[:, 0] if len(outs) == 1 else arr
+    return np.float64(xs[0]) if len(outs) == 1 else np.array(xs, dtype=np.float64)
+
+
+# ------------------------------------------------------------------ derivative
+def _loop_vjp(g, out, x0, *caps, body, n, start, step, history=False):
+    """The reverse loop: from the last step back to the first, one VJP of the
+    body a step, on the forward carries the history holds."""
+    from .autodiff import backward
+
+    graph = g.g
+    shapes = body.shapes
+    attrs = {"body": body, "n": n, "start": start, "step": step}
+    hist = out.id if history else graph.add("loop", [x0.id] + [c.id for c in caps],
+                                            {**attrs, "history": True})
+    # the reverse body: carries ∂x (one per carried value) and Σ∂c (one per capture)
+    rb = Graph(dtype=graph.float_dtype.name, max_bytes=graph.max_bytes)
+    k = rb.leaf("#k", "input", shape=())
+    gxs = [rb.leaf(f"#gx{j}", "input", shape=s) for j, s in enumerate(shapes)]
+    cap_shapes = [tuple(c.shape) for c in caps]
+    gcs = [rb.leaf(f"#gc{j}", "input", shape=s) for j, s in enumerate(cap_shapes)]
+    h = rb.leaf("#h", "input", shape=(n + 1, sum(sizes(shapes))) if len(shapes) > 1
+                else (n + 1,) + shapes[0])
+    cs = [rb.leaf(f"#c{j}", "input", shape=s) for j, s in enumerate(cap_shapes)]
+    gh = rb.leaf("#gh", "input", shape=tuple(g.shape)) if history else None
+    xk = unpack(rb, rb.add("take", (h, k)), shapes)
+    ik = rb.add("add", (rb.const(float(start)), rb.add("mul", (k, rb.const(float(step))))))
+    ys = inline(rb, body, ik, xk, cs)
+    y = pack(rb, ys, shapes)
+    seed = pack(rb, gxs, shapes)
+    grads = backward(rb, y, xk + cs, seed=seed)
+    new_gx = [grads[x] for x in xk]
+    if history:  # every carry of the history was an output: its cotangent joins here
+        row = unpack(rb, rb.add("take", (gh, k)), shapes)
+        new_gx = [rb.add("add", (a, b)) for a, b in zip(new_gx, row)]
+    new_gc = [rb.add("add", (a, grads[c])) for a, c in zip(gcs, cs)]
+    rbody = Body(rb, k, gxs + gcs, [h] + cs + ([gh] if history else []),
+                 new_gx + new_gc).optimised()
+    # in the outer graph: seed the carries, run the reverse loop, split the result
+    last = graph.add("take", (g.id, graph.const(float(n)))) if history else g.id
+    init = unpack(graph, last, shapes) + [graph.add("zeros_like", (c.id,)) for c in caps]
+    all_shapes = shapes + cap_shapes
+    start_r = float(n - 1)
+    rev = graph.add("loop", [pack(graph, init, all_shapes), hist] + [c.id for c in caps]
+                    + ([g.id] if history else []),
+                    {"body": rbody, "n": n, "start": start_r, "step": -1.0, "history": False})
+    parts = unpack(graph, rev, all_shapes)
+    gx0 = pack(graph, parts[:len(shapes)], shapes)
+    return (Sym(graph, gx0),) + tuple(Sym(graph, p) for p in parts[len(shapes):])
+
+
+def _loop_shape(shapes, body=None, n=0, start=0.0, step=1.0, history=False):
+    x = tuple(shapes[0]) if shapes[0] is not None else None
+    if x is None:
+        return None
+    return (n + 1,) + x if history else x
+
+
+def _test_body(history: bool) -> list:
+    """The generated derivative tests' cases: x ← x·tanh(c)·0.7 + sin(x + 0.1·i)·0.2."""
+    bg = Graph()
+    i = bg.leaf("#i", "input", shape=())
+    x = bg.leaf("#x0", "input", shape=(2,))
+    c = bg.leaf("#c0", "input", shape=(2,))
+    t = bg.add("tanh", [c])
+    a = bg.add("mul", [bg.add("mul", [x, t]), bg.const(0.7)])
+    s = bg.add("sin", [bg.add("add", [x, bg.add("mul", [i, bg.const(0.1)])])])
+    out = bg.add("add", [a, bg.add("mul", [s, bg.const(0.2)])])
+    body = Body(bg, i, [x], [c], [out])
+    return [{"shapes": [(2,), (2,)], "attrs": {"body": body, "n": 5, "start": 0.0, "step": 1.0,
+                                              "history": history}}]
+
+
+defop("loop", sig="x, captures:tensors, body:any, n:int, start:float, step:float, "
+      "history:bool=false",
+      forward=run_loop, shape=_loop_shape, vjp=_loop_vjp,
+      doc="n steps of a body sub-graph from x (a static for loop: one node, not n copies)",
+      deriv="a reverse loop of the body's VJP over the forward carries",
+      family="internal", symbol="loop", dtype="same", foldable=True,
+      test={"cases": _test_body(False) + _test_body(True)})
+

@@ -26,11 +26,12 @@ class Body:
     captures and the new carries (an id is None where the optimiser dropped an
     input nothing reads)."""
 
-    __slots__ = ("graph", "index", "carries", "captures", "outs", "_plan")
+    __slots__ = ("graph", "index", "carries", "captures", "outs", "_plan", "_scalar")
 
     def __init__(self, graph, index, carries, captures, outs):
         self.graph, self.index, self.carries = graph, index, list(carries)
         self.captures, self.outs, self._plan = list(captures), list(outs), None
+        self._scalar = False  # not worked out yet
 
     shapes = property(lambda self: [tuple(self.graph.nodes[o].shape) for o in self.outs])
 
@@ -45,6 +46,41 @@ class Body:
         m = lambda i: None if i is None else remap.get(i)  # noqa: E731
         return Body(self.graph, m(self.index), [m(i) for i in self.carries],
                     [m(i) for i in self.captures], [m(i) for i in self.outs])
+
+    def scalar_steps(self):
+        """(size, consts, steps) to run the body on Python floats, or None: every value
+        a scalar with a Python-float rule, but for a `take` of a row of a captured
+        vector (the reverse loop reading the history)."""
+        if self._scalar is not False:
+            return self._scalar
+        g = self.graph
+        need = g.needed(self.outs)
+        inputs = {self.index, *self.carries, *self.captures} - {None}
+        consts, steps, out = [], [], None
+        for n in g.nodes:
+            if not need[n.id] or n.id in inputs:
+                continue
+            name = n.op.name
+            if name == "const":
+                if np.ndim(n.attrs["value"]) or n.dtype not in ("float64", "bool"):
+                    break
+                v = n.attrs["value"]
+                consts.append((n.id, bool(v) if n.dtype == "bool" else float(v)))
+            elif name == "take" and n.shape == () and n.inputs[0] in self.captures \
+                    and len(g.nodes[n.inputs[0]].shape) == 1:
+                steps.append((_row, n.inputs[0], n.inputs[1], n.id))
+            elif n.shape == () and n.op.scalar is not None and n.dtype in ("float64", "bool") \
+                    and all(g.nodes[j].shape == () for j in n.inputs) and 1 <= len(n.inputs):
+                a = n.inputs
+                steps.append((n.op.scalar, a[0], a[1], n.id) if len(a) == 2 else
+                             (n.op.scalar, a[0], -1, n.id) if len(a) == 1 else
+                             (n.op.scalar, a, -2, n.id))
+            else:
+                break
+        else:
+            out = (len(g.nodes), consts, steps)
+        self._scalar = out
+        return out
 
     def plan(self):
         if self._plan is None:
@@ -128,12 +164,14 @@ def inline(g: Graph, body: Body, i, xs, cs) -> list:
 def run_loop(x0, *caps, body, n, start, step, history=False):
     """The loop node's forward: n steps of the body from x0."""
     shapes = body.shapes
+    if np.asarray(x0).dtype == np.float64 and all(s == () for s in shapes):
+        steps = body.scalar_steps()
+        if steps is not None:
+            out = _scalar_loop(steps, body, x0, caps, n, start, step, history)
+            if out is not None:
+                return out
     plan = body.plan()
     iname, xnames, cnames = body.names()
-    if plan.scalar and all(s == () for s in shapes) and np.asarray(x0).dtype == np.float64:
-        out = _scalar_loop(plan, body, x0, caps, n, start, step, history, iname, xnames, cnames)
-        if out is not None:
-            return out
     xs = _split(x0, shapes)
     feed = {c: v for c, v in zip(cnames, caps) if c is not None}
     dtype = np.asarray(x0).dtype
@@ -151,6 +189,33 @@ def run_loop(x0, *caps, body, n, start, step, history=False):
     return np.stack(rows) if history else _join(xs)
 
 
+def _one_scalar(fv, steps, x, xslot, islot, out, n, start, step, history):
+    rows = [x] if history else None
+    try:
+        for k in range(n):
+            if islot >= 0:
+                fv[islot] = start + k * step
+            if xslot >= 0:
+                fv[xslot] = x
+            for fn, a, b, o in steps:
+                if b >= 0:
+                    fv[o] = fn(fv[a], fv[b])
+                elif b == -1:
+                    fv[o] = fn(fv[a])
+                else:
+                    fv[o] = fn(*[fv[j] for j in a])
+            x = fv[out]
+            if history:
+                rows.append(x)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return None
+    return np.array(rows, dtype=np.float64) if history else np.float64(x)
+
+
+def _row(rows, k):
+    return rows[int(k)]
+
+
 def _split(x, shapes):
     x = np.asarray(x)
     if len(shapes) == 1:
@@ -166,20 +231,24 @@ def _join(xs):
     return xs[0] if len(xs) == 1 else np.concatenate([np.ravel(x) for x in xs])
 
 
-def _scalar_loop(plan, body, x0, caps, n, start, step, history, iname, xnames, cnames):
-    """All-scalar bodies run on Python floats, as the static scalar plan does."""
-    fv = [None] * plan.size
-    for i, v in plan.consts:
-        fv[i] = float(v)
-    slot = {name: i for i, name, _ in plan.leaves}
-    for name, v in zip(cnames, caps):
-        if name in slot:
-            fv[slot[name]] = float(v)
+def _scalar_loop(compiled, body, x0, caps, n, start, step, history):
+    """All-scalar bodies run on Python floats, as the static scalar plan does (a
+    reverse loop's `take` of one row of the history included)."""
+    size, consts, steps = compiled
+    fv = [None] * size
+    for i, v in consts:
+        fv[i] = v
+    for c, v in zip(body.captures, caps):
+        if c is not None:
+            v = np.asarray(v)
+            fv[c] = float(v) if v.ndim == 0 else v.tolist()
     xs = [float(v) for v in np.ravel(x0)]
-    xslots = [slot.get(name, -1) for name in xnames]
-    islot = slot.get(iname, -1)
-    outs, steps = body.outs, plan.scalar_steps
+    xslots = [-1 if c is None else c for c in body.carries]
+    islot = -1 if body.index is None else body.index
+    outs = body.outs
     rows = [list(xs)] if history else None
+    if len(outs) == 1:  # one carried scalar: the tightest loop Python allows
+        return _one_scalar(fv, steps, xs[0], xslots[0], islot, outs[0], n, start, step, history)
     try:
         for k in range(n):
             if islot >= 0:

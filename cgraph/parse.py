@@ -26,6 +26,7 @@ from .ast_builder import CONTEXT, AstBuilder
 from .bad_chars import BadChars
 from .errors import CgraphError, Diagnostic
 from .layout import Layout, Reparse
+from .parse_fast import parse_clean, unit_run
 from .source import Span
 from .syntax_errors import Situation, explain, span_of
 
@@ -65,16 +66,6 @@ class _Stuck(Exception):
         self.expected = expected
 
 
-def _unit_run(actions, gotos, end_state, below: int, state: int, ty: str) -> int:
-    """The state after every unit reduction (`?rule: other`) that `ty` triggers in
-    `state` over `below`, one after another (each replaces the top state only)."""
-    while True:
-        state = gotos[below][actions[state][ty][2]]
-        act = actions[state].get(ty)
-        if state == end_state or act is None or act.__class__ is int or act[1] is not None:
-            return state
-
-
 class _Run:
     """One parse: feeds the layout's tokens to the LALR table, and when the
     table refuses one, reports it and recovers at the next statement."""
@@ -84,6 +75,13 @@ class _Run:
         self.diags: list = []
 
     def parse(self):
+        # most sources have no error: parse them in one tight loop, and only
+        # when that finds something to report, again the careful way
+        CONTEXT.file, CONTEXT.diags = self.file, self.diags
+        body = parse_clean(_parser(), self.text + "\n", self.text)
+        if body is not None and not self.diags:
+            return body
+        self.diags.clear()
         never_closed: frozenset = frozenset()
         while True:
             try:
@@ -130,7 +128,7 @@ class _Run:
                     key = (ss[-2], ss[-1], ty)
                     top = units.get(key)
                     if top is None:
-                        top = units[key] = _unit_run(actions, gotos, end_state, *key)
+                        top = units[key] = unit_run(actions, gotos, end_state, *key)
                     ss[-1] = top
                 else:
                     if size:

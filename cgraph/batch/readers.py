@@ -1,4 +1,4 @@
-"""Reading the rows of a batch run: a .csv or .parquet table, whole (`read_table`)
+"""Reading the rows of a batch run: a .csv, .jsonl or .parquet table, whole (`read_table`)
 or a chunk of rows at a time (`row_spans` + `read_span`, which the local
 streamed run and the Dask engine share, so both cut the very same chunks).
 
@@ -10,6 +10,8 @@ read again by the exact reader (`datafiles.csv_cells`), which names the row and
 column as a spreadsheet does — the messages are the same whichever reader ran.
 With `skip_bad=True` the exact reader keeps the good rows and lists the bad ones
 (`Table.bad`: (row number in the file, message)).
+
+JSONL (`jsonl`): one JSON object per line, cut into chunks of lines as CSV is.
 
 Parquet: numeric and boolean columns, read by row groups; rows are numbered from
 1 (the file has no header row); a null is a bad cell.
@@ -29,7 +31,7 @@ from ..errors import CgraphError
 from .table import Table, checked_header
 
 #: the suffixes of --inputs files that are tables of rows (a batch run)
-ROW_SUFFIXES = (".csv", ".parquet")
+ROW_SUFFIXES = (".csv", ".jsonl", ".parquet")
 #: bytes read at a time while cutting a CSV file into chunks of lines
 READ_BYTES = 1 << 22
 #: a whole CSV file is parsed in blocks of this many bytes, on up to PARSE_THREADS threads
@@ -65,6 +67,12 @@ def read_table(path, skip_bad: bool = False) -> Table:
         header, spans = parquet_spans(path, None)
         return read_span(path, header, spans[0], skip_bad) if spans else \
             Table(header, {h: np.empty(0) for h in header}, 1, path)
+    if path.lower().endswith(".jsonl"):
+        from .jsonl import header_of, parse_block
+
+        with open(path, "rb") as fp:
+            header, _, line = header_of(fp, path)
+            return parse_block(fp.read(), header, line, path, skip_bad)
     with open(path, "rb") as fp:
         header, offset, line = _csv_header(fp, path)
         cols = _arrow_blocks(fp, header)
@@ -98,7 +106,7 @@ def as_table(table) -> Table:
 
 # ========================================================================= chunks
 def row_spans(path, rows: int) -> tuple[list, Iterator[Span]]:
-    """(header, the chunks of `rows` rows each, lazily) of a .csv or .parquet file."""
+    """(header, the chunks of `rows` rows each, lazily) of a .csv, .jsonl or .parquet file."""
     from ..datafiles import check_file
 
     path = os.fspath(path)
@@ -108,7 +116,12 @@ def row_spans(path, rows: int) -> tuple[list, Iterator[Span]]:
         return header, iter(spans)
     fp = open(path, "rb")
     try:
-        header, offset, line = _csv_header(fp, path)
+        if path.lower().endswith(".jsonl"):
+            from .jsonl import header_of
+
+            header, offset, line = header_of(fp, path)
+        else:
+            header, offset, line = _csv_header(fp, path)
     except BaseException:
         fp.close()
         raise
@@ -126,11 +139,15 @@ def read_span(path, header: list, span: Span, skip_bad: bool = False,
         with open(path, "rb") as fp:
             fp.seek(span.offset)
             data = fp.read(span.length)
+    if path.lower().endswith(".jsonl"):
+        from .jsonl import parse_block
+
+        return parse_block(data, header, span.first_row, shown or path, skip_bad)
     return _parse_csv(data, header, span.first_row, shown or path, skip_bad)
 
 
 def iter_chunks(path, rows: int, skip_bad: bool = False) -> Iterator[Table]:
-    """The tables of `rows` rows each of a .csv or .parquet file, in order (memory:
+    """The tables of `rows` rows each of a .csv, .jsonl or .parquet file, in order (memory:
     one chunk's). A chunk whose rows are all blank is left out."""
     header, spans = row_spans(path, rows)
     try:

@@ -1,4 +1,4 @@
-"""Reading the rows of a batch run: a .csv or .parquet table, whole (`read_table`)
+"""Reading the rows of a batch run: a .csv, .jsonl or .parquet table, whole (`read_table`)
 or a chunk of rows at a time (`row_spans` + `read_span`, which the local
 streamed run and the Dask engine share, so both cut the very same chunks).
 
@@ -10,6 +10,8 @@ read again by the exact reader (`datafiles.csv_cells`), which names the row and
 column as a spreadsheet does — the messages are the same whichever reader ran.
 With `skip_bad=True` the exact reader keeps the good rows and lists the bad ones
 (`Table.bad`: (row number in the file, message)).
+
+JSONL (`jsonl`): one JSON object per line, cut into chunks of lines as CSV is.
 
 Parquet: numeric and boolean columns, read by row groups; rows are numbered from
 1 (the file has no header row); a null is a bad cell.
@@ -29,9 +31,12 @@ from ..errors import CgraphError
 from .table import Table, checked_header
 
 #: the suffixes of --inputs files that are tables of rows (a batch run)
-ROW_SUFFIXES = (".csv", ".parquet")
+ROW_SUFFIXES = (".csv", ".jsonl", ".parquet")
 #: bytes read at a time while cutting a CSV file into chunks of lines
 READ_BYTES = 1 << 22
+#: a whole CSV file is parsed in blocks of this many bytes, on up to PARSE_THREADS threads
+PARSE_BYTES = 1 << 20
+PARSE_THREADS = 2
 
 
 @dataclass
@@ -62,19 +67,16 @@ def read_table(path, skip_bad: bool = False) -> Table:
         header, spans = parquet_spans(path, None)
         return read_span(path, header, spans[0], skip_bad) if spans else \
             Table(header, {h: np.empty(0) for h in header}, 1, path)
+    if path.lower().endswith(".jsonl"):
+        from .jsonl import header_of, parse_block
+
+        with open(path, "rb") as fp:
+            header, _, line = header_of(fp, path)
+            return parse_block(fp.read(), header, line, path, skip_bad)
     with open(path, "rb") as fp:
         header, offset, line = _csv_header(fp, path)
-        lines = 0
-        tail = b"\n"
-        while True:  # the lines after the header, counted without holding the file
-            piece = fp.read(READ_BYTES)
-            if not piece:
-                break
-            lines += piece.count(b"\n")
-            tail = piece[-1:]
-        lines += tail != b"\n"
-    cols = _arrow_csv(path, header, offset)
-    if cols is not None and lines and len(cols[0]) == lines:
+        cols = _arrow_blocks(fp, header)
+    if cols is not None:
         return Table(list(header), dict(zip(header, cols)), line, path)
     with open(path, "rb") as fp:
         fp.seek(offset)
@@ -104,7 +106,7 @@ def as_table(table) -> Table:
 
 # ========================================================================= chunks
 def row_spans(path, rows: int) -> tuple[list, Iterator[Span]]:
-    """(header, the chunks of `rows` rows each, lazily) of a .csv or .parquet file."""
+    """(header, the chunks of `rows` rows each, lazily) of a .csv, .jsonl or .parquet file."""
     from ..datafiles import check_file
 
     path = os.fspath(path)
@@ -114,7 +116,12 @@ def row_spans(path, rows: int) -> tuple[list, Iterator[Span]]:
         return header, iter(spans)
     fp = open(path, "rb")
     try:
-        header, offset, line = _csv_header(fp, path)
+        if path.lower().endswith(".jsonl"):
+            from .jsonl import header_of
+
+            header, offset, line = header_of(fp, path)
+        else:
+            header, offset, line = _csv_header(fp, path)
     except BaseException:
         fp.close()
         raise
@@ -132,11 +139,15 @@ def read_span(path, header: list, span: Span, skip_bad: bool = False,
         with open(path, "rb") as fp:
             fp.seek(span.offset)
             data = fp.read(span.length)
+    if path.lower().endswith(".jsonl"):
+        from .jsonl import parse_block
+
+        return parse_block(data, header, span.first_row, shown or path, skip_bad)
     return _parse_csv(data, header, span.first_row, shown or path, skip_bad)
 
 
 def iter_chunks(path, rows: int, skip_bad: bool = False) -> Iterator[Table]:
-    """The tables of `rows` rows each of a .csv or .parquet file, in order (memory:
+    """The tables of `rows` rows each of a .csv, .jsonl or .parquet file, in order (memory:
     one chunk's). A chunk whose rows are all blank is left out."""
     header, spans = row_spans(path, rows)
     try:
@@ -239,24 +250,86 @@ def _parse_csv(data, header: list, first_row: int, path: str, skip_bad: bool) ->
     return Table(list(header), dict(zip(header, cols)), first_row, path)
 
 
-def _arrow_csv(data, header: list, offset: Optional[int] = None) -> Optional[list]:
-    """The columns of CSV lines by pyarrow (None if it refuses them): `data` the
-    bytes, or with `offset` a path, read from that byte on."""
+def _blocks(fp, size: int) -> Iterator[bytes]:
+    """The rest of a file in blocks of about `size` bytes, each cut after a line end
+    (the last block: whatever is left, with or without one)."""
+    carry = b""
+    while True:
+        piece = fp.read(size)
+        data = carry + piece if carry else piece
+        if not piece:
+            if data:
+                yield data
+            return
+        cut = data.rfind(b"\n") + 1
+        carry = data[cut:]
+        if cut:
+            yield data[:cut] if cut < len(data) else data
+
+
+def _arrow_blocks(fp, header: list) -> Optional[list]:
+    """The columns of the CSV lines after the header (`fp` just past it), parsed by
+    pyarrow a block of PARSE_BYTES at a time on a few threads (pyarrow lets go of the
+    GIL) and copied into one float64 array per column: memory is the columns plus a
+    few blocks, never the whole file. None if pyarrow refuses a block, counts its rows
+    otherwise than its lines, or there are no lines (the exact reader then decides)."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(PARSE_THREADS, os.cpu_count() or 1))
+    parts: list = [[] for _ in header]
+    pending: deque = deque()
+
+    def take(future) -> bool:
+        cols = future.result()
+        if cols is None:
+            return False
+        for j, col in enumerate(cols):
+            parts[j].append(col)
+        return True
+
+    def parse(data):
+        cols = _arrow_csv(data, header, threads=False)
+        return cols if cols is not None and len(cols[0]) == _lines(data) else None
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="cgraph-csv") as pool:
+        try:
+            for data in _blocks(fp, PARSE_BYTES):
+                pending.append(pool.submit(parse, data))
+                if len(pending) > workers and not take(pending.popleft()):
+                    return None
+            while pending:
+                if not take(pending.popleft()):
+                    return None
+        finally:
+            for future in pending:
+                future.cancel()
+    if not parts or not parts[0]:
+        return None
+    out = []
+    for j in range(len(parts)):  # one column at a time: its blocks freed as it is joined
+        out.append(np.concatenate(parts[j]) if len(parts[j]) > 1 else parts[j][0])
+        parts[j] = None
+    return out
+
+
+def _arrow_csv(data, header: list, threads: bool = True) -> Optional[list]:
+    """The columns of a block of CSV lines (bytes) by pyarrow, None if it refuses them
+    (`threads`: pyarrow's own threads, for a block larger than its 1 MiB blocks)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if offset is None and not data:
+    if not data:
         return None
     names = [f"c{j}" for j in range(len(header))]
-    source = pa.BufferReader(pa.py_buffer(data)) if offset is None else pa.OSFile(data)
+    source = pa.BufferReader(pa.py_buffer(data))
     try:
-        if offset is not None:
-            source.seek(offset)
         t = pacsv.read_csv(
             source,
             memory_pool=pa.system_memory_pool(),
-            read_options=pacsv.ReadOptions(column_names=names, use_threads=True,
-                                           block_size=1 << 20),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=threads,
+                                           block_size=1 << 20 if threads else
+                                           max(1 << 20, len(data) + 1)),
             parse_options=pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.float64() for n in names}, null_values=[],

@@ -1,4 +1,4 @@
-"""A batch run streamed: the input (.csv or .parquet) is read a chunk of rows at a
+"""A batch run streamed: the input (.csv, .jsonl or .parquet) is read a chunk of rows at a
 time (`readers.row_spans`), each chunk runs through the vectorised plan
 (`run_chunk`), its rows are encoded for the output (`encode_chunk`) and appended
 to it (`ChunkSink`), and the shared gradients are summed over the chunks in

@@ -36,7 +36,7 @@ def _start(opts, command_name: str):
     for flag in ("engine", "scheduler", "skip_bad_rows"):
         if getattr(opts, flag, None):
             raise UsageError(f"--{flag.replace('_', '-')} applies to a batch run: it needs "
-                             "--inputs rows.csv (or .parquet)")
+                             "--inputs rows.csv (or .jsonl, .parquet)")
     printer = Printer(opts)
     program, values = open_program(opts)
     return printer, program, values

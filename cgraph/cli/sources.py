@@ -319,7 +319,7 @@ def max_memory(opts) -> Optional[int]:
 
 
 def is_csv_batch(opts) -> bool:
-    return bool(getattr(opts, "inputs", None)) and opts.inputs.lower().endswith((".csv", ".parquet"))
+    return bool(getattr(opts, "inputs", None)) and opts.inputs.lower().endswith((".csv", ".jsonl", ".parquet"))
 
 
 def check_output(opts, out) -> None:

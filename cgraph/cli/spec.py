@@ -152,7 +152,7 @@ VALUES = Param("values", kind=list, default=(), metavar="NAME=VALUE",
                     "or @file (.npy, .npz:key, .csv, .json)")
 INPUTS = Param("inputs", ("--inputs",), str, metavar="FILE", panel=RUN_PANEL,
                help="read values from a .json object (name -> value) or an .npz archive; "
-                    "a .csv or .parquet table of rows is a batch run, one result per row")
+                    "a .csv, .jsonl or .parquet table of rows is a batch run, one result per row")
 OUT = Param("out", ("-o", "--out"), str, metavar="FILE", panel="Output",
             help="with --inputs rows.csv: write one result row per input row to a .csv, "
                  ".jsonl, .npz or .parquet file (atomically) instead of printing a table")
@@ -163,14 +163,14 @@ CHUNK_ROWS = Param("chunk_rows", ("--chunk-rows",), int, None, metavar="N", min=
                         "complete; default 100,000 for --engine dask and inputs over 256 MiB)")
 
 ENGINE = Param("engine", ("--engine",), ("local", "dask"), None, panel=RUN_PANEL,
-               help="with --inputs rows.csv|.parquet --out FILE: local (this process, the "
+               help="with --inputs rows.csv|.jsonl|.parquet --out FILE: local (this process, the "
                     "default) or dask (the chunks of rows as Dask tasks; needs the dask extra of "
                     "cgraph)")
 SCHEDULER = Param("scheduler", ("--scheduler",), str, None, metavar="ADDRESS", panel=RUN_PANEL,
                   help="with --engine dask: the address of a running Dask scheduler "
                        "(tcp://host:8786; default: a local cluster of worker processes)")
 SKIP_BAD_ROWS = Param("skip_bad_rows", ("--skip-bad-rows",), bool, False, panel=RUN_PANEL,
-                      help="with --inputs rows.csv|.parquet: leave out a row with a bad cell or a "
+                      help="with --inputs rows.csv|.jsonl|.parquet: leave out a row with a bad cell or a "
                            "failing computation, go on, and list the rows left out")
 
 MODE = Param("mode", ("--mode",), ("static", "eager"), None, panel=RUN_PANEL,

@@ -453,9 +453,14 @@ class Builder:
         yield self.exec_block(st.orelse)
 
     def exec_while(self, st: A.While):
+        if not self.g.eager and loopable(st, self.funcs):
+            if (yield loop_task(self, st)):
+                return  # one while node (cgraph.loops)
         if not self.g.eager:
-            self.error("value", "a while loop needs eager mode: its trip count is only known "
-                       "when the program runs", st.span, "run it with --mode eager")
+            self.error("value", "a while loop needs eager mode here: a static graph holds it as "
+                       "one while node only when its body is computation alone (no print, "
+                       "assert, param or random draw; values that keep their shapes)", st.span,
+                       "run it with --mode eager")
             return
         n = 0
         while (yield self.truth(st.cond, "while")):

@@ -74,24 +74,26 @@ class CaptureScope(dict):
         return self[name] if name in self else default
 
 
-def loop_task(b, st: A.For, rng: range):
-    """Build `st` as a loop node; the task's value is False when it must be unrolled
-    instead (nothing is left behind then)."""
+def loop_task(b, st, rng=None):
+    """Build a `for` (over `rng`) or a `while` as a loop node; the task's value is
+    False when it cannot be one (nothing is left behind then: a for is unrolled)."""
     g = b.g
-    read = names_read(st.body)
+    is_while = rng is None
+    var = None if is_while else st.var
+    read = names_read(st.body) | (names_read([A.ExprStmt(st.cond, st.span)]) if is_while else set())
     for f in b.funcs.values():  # what the functions the body may call read from outside
         read |= names_read(f.body) - set(f.params) - bound_names(f.body)
     for name in sorted(read):
         if not b.lookup_value(name) and name not in b.bound_anywhere and name not in b.funcs:
             b.lookup(name, st.span)  # a free name: an implicit input of the program
-    assigned = sorted(bound_names(st.body) - {st.var})
+    assigned = sorted(bound_names(st.body) - {var})
     before = [n for n in assigned if b.lookup_value(n)]
     init = {n: b.lookup(n, st.span) for n in before}
     if any(not isinstance(v, int) or g.nodes[v].shape is None or None in g.nodes[v].shape
            or not g.nodes[v].dtype.startswith("float") for v in init.values()):
         return False
     bg = Graph(dtype=g.float_dtype.name, max_bytes=g.max_bytes, seed=g.seed)
-    index = bg.leaf("#i", "input", shape=(), span=st.span)
+    index = None if is_while else bg.leaf("#i", "input", shape=(), span=st.span)
     carries = {n: bg.leaf(f"#x{k}", "input", shape=g.nodes[v].shape, span=st.span)
                for k, (n, v) in enumerate(init.items())}
     captured: dict = {}   # outer node -> body input
@@ -112,13 +114,18 @@ def loop_task(b, st: A.For, rng: range):
     outer_scope, outer_globals = b.scopes[-1], b.globals
     inner = CaptureScope([outer_scope] if top else [outer_scope, outer_globals], capture)
     inner.update(carries)
-    dict.__setitem__(inner, st.var, index)
+    if not is_while:
+        dict.__setitem__(inner, var, index)
     saved = (len(b.errors), b.iterations, b.last, g.span)
     b.g, b.scopes[-1] = bg, inner
     b.globals = inner if top else CaptureScope([outer_globals], capture)
     b.body_depth += 1
-    ok = True
+    ok, cond = True, None
     try:
+        if is_while:  # the condition, on the carries at the start of an iteration
+            cond = b.tensor((yield b.expr_task(st.cond)), st.cond.span)
+            if bg.nodes[cond].shape != () or bg.nodes[cond].op.name == "error":
+                ok = False
         yield b.exec_block(st.body)
     except CgraphError:
         ok = False
@@ -145,9 +152,10 @@ def loop_task(b, st: A.For, rng: range):
     b.iterations, b.last = saved[1], saved[2]
     if not ok:
         return False
-    b.iterations += per * len(rng)
-    if b.iterations > b.max_iterations:
-        b.count_iteration(st.span)  # the limit's error
+    if not is_while:
+        b.iterations += per * len(rng)
+        if b.iterations > b.max_iterations:
+            b.count_iteration(st.span)  # the limit's error
     shapes = [tuple(bg.nodes[o].shape) for o in outs]
     # a name first bound inside the loop starts as zeros (the body binds it before use)
     xs = [init[n] if n in init else g.const(_zeros(shapes[k], g), st.span)
@@ -157,17 +165,27 @@ def loop_task(b, st: A.For, rng: range):
     cap_outer = list(captured)
     cap_inputs = [captured[v] for v in cap_outer]
     keep = [k for k, v in enumerate(cap_outer) if bg.nodes[cap_inputs[k]].op.name == "input"]
-    body = Body(bg, index, [carries[n] for n in before] + temps,
-                [cap_inputs[k] for k in keep], outs).optimised()
+    xins = [carries[n] for n in before] + temps
+    caps = [cap_inputs[k] for k in keep]
     g.span = st.span
-    loop = g.add("loop", [pack(g, xs, shapes)] + [cap_outer[k] for k in keep],
-                 {"body": body, "n": len(rng), "start": float(rng.start), "step": float(rng.step)},
-                 st.span)
+    if is_while:
+        # the condition is a body of its own: one output, on the same sub-graph
+        both = Body(bg, None, xins, caps, outs + [cond]).optimised()
+        body = Body(bg, None, both.carries, both.captures, both.outs[:-1])
+        test = Body(bg, None, both.carries, both.captures, both.outs[-1:])
+        loop = g.add("while", [pack(g, xs, shapes)] + [cap_outer[k] for k in keep],
+                     {"body": body, "cond": test, "limit": b.max_iterations}, st.span)
+    else:
+        body = Body(bg, index, xins, caps, outs).optimised()
+        loop = g.add("loop", [pack(g, xs, shapes)] + [cap_outer[k] for k in keep],
+                     {"body": body, "n": len(rng), "start": float(rng.start),
+                      "step": float(rng.step)}, st.span)
     for n, v in zip(names, unpack(g, loop, shapes)):
         b.bind(n, v, st.span, leaf_ok=False)
-    b.scopes[-1][st.var] = g.const(float(rng[-1]), st.span)
-    if top:
-        b.name_value(st.var, b.scopes[-1][st.var])
+    if not is_while:
+        b.scopes[-1][var] = g.const(float(rng[-1]), st.span)
+        if top:
+            b.name_value(var, b.scopes[-1][var])
     return True
 
 

@@ -21,8 +21,8 @@ def run_op_quiet(node, args):
     build: entering it once per node cost ~2 µs a node)."""
     try:
         return node.op.forward(*args, **node.attrs)
-    except CgraphError:
-        raise
+    except CgraphError as exc:
+        raise located(exc, node) from None
     except AssertionFailed as exc:
         text = str(exc)
         raise CgraphError([Diagnostic("runtime", "assertion failed" + (
@@ -32,6 +32,15 @@ def run_op_quiet(node, args):
                                       "the matrix is singular or not square")]) from None
     except (ValueError, TypeError, IndexError, OverflowError, ZeroDivisionError, OSError) as exc:
         raise CgraphError([Diagnostic("runtime", f"{node.op.name}: {exc}", node.span)]) from None
+
+
+def located(exc: CgraphError, node) -> CgraphError:
+    """An error an op raised without a place (a while node's runaway loop): at the node."""
+    first = exc.errors[0]
+    if first.span is not None:
+        return exc
+    return CgraphError([Diagnostic(first.kind, first.message, node.span, first.hint)]
+                       + list(exc.errors[1:]))
 
 
 def _as_float(fn, dtype):
@@ -220,8 +229,8 @@ class Plan:
                         vals[node.id] = fn(*args, out=buf, **attrs)
                     else:
                         vals[node.id] = fn(*args, **attrs)
-                except CgraphError:
-                    raise
+                except CgraphError as exc:
+                    raise located(exc, node) from None
                 except Exception:
                     vals[node.id] = run_op(node, args)  # re-raises, located
                 for j in dying:

@@ -11,3 +11,8 @@ from hypothesis import settings
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile("explore" if os.environ.get("CGRAPH_FUZZ_EXAMPLES") else "repeatable")
+
+# The loop ops are declared where they are run and differentiated (cgraph/loops.py,
+# imported by the builder); import it here so every generated registry test sees them,
+# whichever test module runs first.
+import cgraph.loops  # noqa: E402,F401

@@ -383,8 +383,9 @@ def test_max_iterations():
     assert cli("eval", "-", "--mode", "eager", "--json", stdin=prog).json["outputs"]["i"]["value"] == 10
     r = cli("eval", "-", "--mode", "eager", "--max-iterations", "5", stdin=prog)
     assert r.code == 1 and "5" in r.stderr
-    r = cli("eval", "-", stdin=prog)                       # static: a clear error
-    assert r.code == 1 and "--mode eager" in r.stderr
+    assert cli("eval", "-", "--json", stdin=prog).json["outputs"]["i"]["value"] == 10  # static
+    r = cli("eval", "-", "--max-iterations", "5", stdin=prog)
+    assert r.code == 1 and "did not end after 5 iterations" in r.stderr
 
 
 @pytest.mark.parametrize("args", [["eval", "x", "--bogus"], ["eval", "x", "--mode", "fast"],

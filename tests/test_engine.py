@@ -107,15 +107,17 @@ def test_data_dependent_if_needs_eager():
     assert float(cgraph.evaluate(src, {"x": -2.0}, mode="eager")["y"]) == 2.0
 
 
-def test_while_needs_eager_and_guard():
+def test_while_in_both_modes_and_guard():
     src = "x = 1\nwhile x < 100:\n    x = x * 2\n"
-    with pytest.raises(CgraphError) as e:
-        cgraph.evaluate(src)
-    assert "eager" in e.value.hint
+    assert float(cgraph.evaluate(src)["x"]) == 128.0  # static: one while node
     assert float(cgraph.evaluate(src, mode="eager")["x"]) == 128.0
-    with pytest.raises(CgraphError) as e:
-        Program("x = 1\nwhile x > 0:\n    x = x + 1\n", mode="eager", max_iterations=50).evaluate()
-    assert e.value.line == 2 and "did not end" in e.value.message
+    with pytest.raises(CgraphError) as e:  # a body a loop node cannot hold still needs eager
+        cgraph.evaluate("x = 1\nwhile x < 100:\n    x = x * 2\n    print(x)\n")
+    assert "eager" in e.value.hint
+    for mode in ("eager", "static"):
+        with pytest.raises(CgraphError) as e:
+            Program("x = 1\nwhile x > 0:\n    x = x + 1\n", mode=mode, max_iterations=50).evaluate()
+        assert e.value.line == 2 and "did not end" in e.value.message, mode
 
 
 def test_errors_reported_together_with_spans():

@@ -79,6 +79,43 @@ def test_a_loop_node_equals_the_unrolled_graph_and_eager_mode(name, monkeypatch)
         close(outs[k], v, k)
 
 
+WHILES = {
+    "newton": ("const tol = 1e-12\ninput a\nx = a\nwhile abs(x * x - a) > tol:\n"
+               "    x = x - (x * x - a) / (2 * x)\nroot = x\noutput root\n", {"a": 2.0}),
+    "bisection": ("input c\nlo = 0\nhi = 2\nwhile hi - lo > 1e-10:\n    mid = (lo + hi) / 2\n"
+                  "    f = mid * mid * mid - c\n    lo = where(f < 0, mid, lo)\n"
+                  "    hi = where(f < 0, hi, mid)\nr = (lo + hi) / 2\noutput r\n", {"c": 2.0}),
+    "data-dependent trip count": ("input x\ninput w\nwhile x > 0.01:\n    x = x * w\ny = x * 3\n"
+                                  "output y\n", {"x": 5.0, "w": 0.7}),
+    "tensor carry": ("input v: [2]\ninput s\nwhile sum(v * v) > 0.01:\n    v = v * s + 0.001\n"
+                     "y = sum(v)\noutput y\n", {"v": np.array([1.0, -2.0]), "s": 0.8}),
+}
+
+
+@pytest.mark.parametrize("name", list(WHILES))
+def test_a_static_while_node_equals_eager_mode(name):
+    src, inputs = WHILES[name]
+    p = Program(src)
+    g = p.build(inputs, grad=True)
+    assert [n.op.name for n in g.nodes].count("while") >= 1
+    value, grads = p.gradients(inputs)
+    ev, eg = Program(src, mode="eager").gradients(inputs)
+    close(value, ev, f"{name}: value")
+    for k in eg:
+        close(grads[k], eg[k], f"{name}: ∂/∂{k}")
+    if name == "newton":
+        assert abs(float(value) - 2 ** 0.5) < 1e-15
+        close(grads["a"], 0.5 / 2 ** 0.5, "d sqrt(a)/da")
+
+
+def test_a_static_while_that_does_not_end_is_an_error(tmp_path):
+    src = tmp_path / "w.cg"
+    src.write_text("input x\nwhile x > 0:\n    x = x + 1\n")
+    r = cli("eval", src, "x=1", "--max-iterations", "1000")
+    assert r.code == 1 and "did not end after 1,000 iterations" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def test_one_node_not_n_copies():
     src = "input x\nfor i in range(10000):\n    x = sin(x)*0.999 + 0.1\noutput x\n"
     p = Program(src)

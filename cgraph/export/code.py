@@ -24,6 +24,8 @@ NOT_EXPORTED = {
     "print": "a statement (cgraph.export.writer)",
     "assert": "a statement (cgraph.export.writer)",
     "loop": "a Python for loop over the body's lines (cgraph.export.writer)",
+    "while": "not yet written: a static while loop cannot be exported (its trip count is "
+             "known only when it runs); export reports it",
     "error": "stands for a failed build: never in a graph that is exported",
     "fused": "fusion is a run-time optimisation; the exported graph is optimised unfused",
     "fused_out": "fusion is a run-time optimisation; the exported graph is optimised unfused",

@@ -202,6 +202,8 @@ EMIT = {
     "take": lambda s: (s.use("labels"), f"{s.p(0)}[labels({s[1]}, {s.shapes[0][0]})]")[1],
     "scatter_add": lambda s: (s.use("scatter_add", "labels"),
                               f"scatter_add({s[0]}, {s[1]}, {s.lit(s.out_shape)})")[1],
+    "scatter_add_like": lambda s: (s.use("scatter_add", "labels"),
+                                   f"scatter_add({s[0]}, {s[1]}, np.shape({s[2]}))")[1],
     "softmax": helper("softmax", "axis={axis}"),
     "log_softmax": helper("log_softmax", "axis={axis}"),
     "cross_entropy": helper("cross_entropy"),

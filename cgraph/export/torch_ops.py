@@ -152,6 +152,8 @@ EMIT = {
     "take": lambda s: (s.use("labels"), f"{s.p(0)}[labels({s[1]}, {s.shapes[0][0]})]")[1],
     "scatter_add": lambda s: (s.use("scatter_add", "labels"),
                               f"scatter_add({s.t(0)}, {s[1]}, {s.lit(s.out_shape)})")[1],
+    "scatter_add_like": lambda s: (s.use("scatter_add", "labels"),
+                                   f"scatter_add({s.t(0)}, {s[1]}, tuple({s.t(2)}.shape))")[1],
     "softmax": call("torch.softmax", "dim={axis}"),
     "log_softmax": call("torch.log_softmax", "dim={axis}"),
     "cross_entropy": helper("cross_entropy"),

@@ -459,8 +459,13 @@ def _scatter_add(g, idx, shape=()):
     return out
 
 
-defop("take", sig="x, idx", forward=_take, shape=_take_shape,
-      vjp=lambda g, out, x, idx: (F.scatter_add(g, idx, shape=list(x.shape)), None),
+def _take_vjp(g, out, x, idx):
+    if S.known(x.shape):
+        return F.scatter_add(g, idx, shape=list(x.shape)), None
+    return F.scatter_add_like(g, idx, x), None  # x's rows known only when it runs (a while)
+
+
+defop("take", sig="x, idx", forward=_take, shape=_take_shape, vjp=_take_vjp,
       doc="x[idx] for an integer tensor idx: gather along the first axis (negative allowed)",
       deriv="scatter-add the gradient back (repeated indices accumulate); none for idx",
       partials=("1", "0"), domain=("real", "index"), family="internal", symbol="take", batch="take",
@@ -476,3 +481,12 @@ defop("scatter_add", sig="g, idx, shape:shape", forward=_scatter_add,
       family="internal", symbol="scatter+", batch="scatter_add",
       test={"cases": [{"shapes": [(5, 3), (5,)], "attrs": {"shape": [4, 3]}, "index_n": 4},
                       {"shapes": [(2, 3), (2, 3)], "attrs": {"shape": [4]}, "index_n": 4}]})
+
+defop("scatter_add_like", sig="g, idx, like", forward=lambda g, idx, like: _scatter_add(g, idx, np.shape(like)),
+      shape=lambda s: s[2],
+      vjp=lambda gg, out, g, idx, like: (F.take(gg, idx), None, None),
+      doc="zeros of like's shape with g added at rows idx (scatter_add when the shape is "
+          "known only at run time: a while loop's history)",
+      deriv="take the gradient's rows again; none for idx and like",
+      domain=("real", "index", "real"), family="internal", symbol="scatter+", dtype="same",
+      test={"cases": [{"shapes": [(3,), (3,), (4,)]}]})

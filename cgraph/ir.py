@@ -96,10 +96,10 @@ class Graph:
                 if len(inputs) == 2:
                     a, b = inputs
                     x, y = values[a], values[b]
-                    if x.__class__ is _F64 and y.__class__ is _F64:
-                        value = op.scalar(float(x), float(y))
-                    else:
-                        value = scalar_value(op.scalar, values, inputs)
+                    x = float(x) if x.__class__ is _F64 else _as_float(x)
+                    y = float(y) if y.__class__ is _F64 else _as_float(y)
+                    if x is not None and y is not None:
+                        value = op.scalar(x, y)
                 elif len(inputs) == 1:
                     a = inputs[0]
                     x = values[a]
@@ -227,6 +227,13 @@ class Graph:
 
     def const(self, value, span: Optional[Span] = None) -> int:
         """A constant node; floats take the graph's dtype (float32 stays float32)."""
+        if value.__class__ is float and self.scalars:  # a number of an eager program
+            node = Node(len(self.nodes), _CONST, (), {"value": np.asarray(value)}, (),
+                        "float64", span or self.span, None, self.scope)
+            self.nodes.append(node)
+            self.values.append(node.attrs["value"])
+            self.varies.append(0)
+            return node.id
         arr = np.asarray(value)
         dt = arr.dtype
         if dt is not self.float_dtype and dt.kind in "fiu" and dt != self.float_dtype:

@@ -62,7 +62,13 @@ def _backward(g: Graph, y: int, wrt, seed, live, lo) -> dict[int, int]:
             continue
         g.span = node.span  # gradient nodes point at the source of what they differentiate
         try:
-            outs = node.op.vjp(Sym(g, ct), Sym(g, i), *(Sym(g, j) for j in ins), **node.attrs)
+            if len(ins) == 1:
+                outs = node.op.vjp(Sym(g, ct), Sym(g, i), Sym(g, ins[0]), **node.attrs)
+            elif len(ins) == 2:
+                outs = node.op.vjp(Sym(g, ct), Sym(g, i), Sym(g, ins[0]), Sym(g, ins[1]),
+                                   **node.attrs)
+            else:
+                outs = node.op.vjp(Sym(g, ct), Sym(g, i), *[Sym(g, j) for j in ins], **node.attrs)
         except (TypeError, ValueError, S.ShapeError):
             if S.known(node.shape) and all(S.known(nodes[j].shape) for j in ins):
                 raise
@@ -73,7 +79,10 @@ def _backward(g: Graph, y: int, wrt, seed, live, lo) -> dict[int, int]:
         for j, c in zip(ins, outs):
             if c is None or not live[j]:
                 continue
-            c = fit(g, c, nodes[j].shape)
+            if c.__class__ is Sym and c.g is g and nodes[c.id].shape == nodes[j].shape:
+                c = c.id  # nothing to fit (fit's first case, without its checks)
+            else:
+                c = fit(g, c, nodes[j].shape)
             grads[j] = c if j not in grads else g.add("add", (grads[j], c))
     for w in wrt:
         if w not in grads:

@@ -22,6 +22,7 @@ from .ast_walk import bound_names, children, derivative_targets
 from .build_deps import freeze, leaves_only, unknown_dim
 from .build_loops import UNROLL_MAX, loop_task, loopable
 from .autodiff import backward, forward, jacobian_rows
+from .eager_exprs import assign as eager_assign
 from .errors import CgraphError, Diagnostic, OverLimit, nearest
 from .records import Record
 from .ir import Graph
@@ -32,6 +33,7 @@ CHAIN_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "%":
              "and": "logical_and", "or": "logical_or"}
 BINARY_OPS = {"^": "pow", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 SPECIAL_CALLS = ("grad", "jacobian", "hessian", "jvp", "hvp")
+TABLES = (CHAIN_OPS, BINARY_OPS, SPECIAL_CALLS)
 MAX_CALL_DEPTH = 1000  # calls run as tasks (Builder.run), not on Python's stack
 MAX_INT = 2 ** 53
 MAX_NDIM = 64  # NumPy's limit
@@ -87,6 +89,7 @@ class Builder:
         self.output_names: Optional[tuple] = None
         self.last: Optional[tuple] = None      # ("name", n) or ("expr", node id)
         self.bound_anywhere = bound_names(program.body)
+        self.fast_exprs: dict = {}  # id(assignment) -> its closure (cgraph.eager_exprs)
 
     # ================================================================ driver
     def build(self) -> Graph:
@@ -197,9 +200,11 @@ class Builder:
 
     # ============================================================ statements
     def exec_block(self, body):
+        fast = self.g.eager  # an eager loop body's assignments: cgraph.eager_exprs
         for st in body:
             try:
-                yield self.exec_stmt(st)
+                if not (fast and type(st) is A.Assign and eager_assign(self, st, TABLES)):
+                    yield self.exec_stmt(st)
             except CgraphError as exc:
                 if self.g.eager:
                     raise exc.with_source(self.prog.file, self.prog.source)
@@ -266,10 +271,11 @@ class Builder:
 
     def bind(self, name: str, v: int, span: Span, leaf_ok: bool = True) -> None:
         g = self.g
-        if name in self.dims and self.top:
+        top = len(self.scopes) == 1
+        if name in self.dims and top:
             self.error("name", f"'{name}' is a named dim of an input and cannot be reassigned", span)
             return
-        if self.top and leaf_ok and not self.body_depth and not g.varies[v] \
+        if top and leaf_ok and not self.body_depth and not g.varies[v] \
                 and g.nodes[v].dtype != "bool" \
                 and g.nodes[v].op.name != "error":
             # a top-level name bound to something that depends on no leaf is itself a leaf
@@ -278,7 +284,7 @@ class Builder:
                 shape = self.input_shapes.get(name, tuple(np.shape(default)))  # a value may override it
                 v = g.leaf(name, "leaf", default=default, shape=shape, span=span)
         self.scopes[-1][name] = v
-        if self.top:
+        if top:
             self.name_value(name, v)
             self.last = ("name", name)
 
@@ -601,8 +607,10 @@ class Builder:
 
     def emit(self, op, ins, attrs, span) -> int:
         g = self.g
-        if any(g.nodes[i].op.name == "error" for i in ins):
-            return self.poison(span)
+        nodes = g.nodes
+        for i in ins:
+            if nodes[i].op.name == "error":
+                return self.poison(span)
         try:
             return g.add(op, ins, attrs, span)
         except S.ShapeError as exc:

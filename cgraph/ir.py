@@ -29,8 +29,17 @@ class Node:
     __slots__ = ("id", "op", "inputs", "attrs", "shape", "dtype", "span", "name", "scope")
 
     def __init__(self, id, op, inputs, attrs, shape, dtype, span, name=None, scope=()):
-        self.id, self.op, self.inputs, self.attrs = id, op, inputs, attrs
-        self.shape, self.dtype, self.span, self.name, self.scope = shape, dtype, span, name, scope
+        # one store a line: a tuple assignment to slots costs twice as much (eager
+        # mode makes a node per operation, 100,000 for a 10,000-step loop)
+        self.id = id
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.shape = shape
+        self.dtype = dtype
+        self.span = span
+        self.name = name
+        self.scope = scope
 
 
     def is_const(self) -> bool:
@@ -68,12 +77,60 @@ class Graph:
         self._random_calls = 0
         self.held = 0                      # bytes of the values above (own buffers only)
         self.quiet = False                 # True only inside np.errstate(all="ignore")
+        # eager float64: a scalar op on scalar values runs its Python-float rule (`scalar`,
+        # as a static scalar plan does) instead of its NumPy forward
+        self.scalars = eager and self.float_dtype == np.float64 and \
+            self.float_dtype.itemsize <= self.max_bytes
 
     # ------------------------------------------------------------ building
     def add(self, op, inputs: Sequence[int] = (), attrs: Optional[dict] = None,
             span: Optional[Span] = None, name: Optional[str] = None) -> int:
         """Append one node (shape and dtype inferred); return its id."""
         op = R.get(op) if op.__class__ is str else op
+        if self.scalars and not attrs and op.scalar is not None and op.dtype == "float":
+            # eager float64 scalars: the op's Python-float rule, and a node whose shape and
+            # dtype need no rule (the hot path of an eager scalar loop: ~10 nodes a step)
+            values = self.values
+            value = None
+            try:
+                if len(inputs) == 2:
+                    a, b = inputs
+                    x, y = values[a], values[b]
+                    x = float(x) if x.__class__ is _F64 else _as_float(x)
+                    y = float(y) if y.__class__ is _F64 else _as_float(y)
+                    if x is not None and y is not None:
+                        value = op.scalar(x, y)
+                elif len(inputs) == 1:
+                    a = inputs[0]
+                    x = values[a]
+                    value = op.scalar(float(x)) if x.__class__ is _F64 else \
+                        scalar_value(op.scalar, values, inputs)
+                else:
+                    value = scalar_value(op.scalar, values, inputs)
+            except _SCALAR_TROUBLE:
+                value = None
+            if value.__class__ is float or value.__class__ is _F64:
+                nodes = self.nodes
+                node = _new(Node)
+                node.id = i = len(nodes)
+                node.op = op
+                node.inputs = inputs if inputs.__class__ is tuple else tuple(inputs)
+                node.attrs = {}
+                node.shape = ()
+                node.dtype = "float64"
+                node.span = span or self.span
+                node.name = name
+                node.scope = self.scope
+                nodes.append(node)
+                values.append(_F64(value))
+                varies = self.varies
+                v = 0
+                for j in node.inputs:
+                    if varies[j]:
+                        v = 1
+                        break
+                varies.append(v)
+                return i
         attrs = attrs or {}
         nodes = self.nodes
         ins = [nodes[i] for i in inputs]
@@ -170,6 +227,13 @@ class Graph:
 
     def const(self, value, span: Optional[Span] = None) -> int:
         """A constant node; floats take the graph's dtype (float32 stays float32)."""
+        if value.__class__ is float and self.scalars:  # a number of an eager program
+            node = Node(len(self.nodes), _CONST, (), {"value": np.asarray(value)}, (),
+                        "float64", span or self.span, None, self.scope)
+            self.nodes.append(node)
+            self.values.append(node.attrs["value"])
+            self.varies.append(0)
+            return node.id
         arr = np.asarray(value)
         dt = arr.dtype
         if dt is not self.float_dtype and dt.kind in "fiu" and dt != self.float_dtype:
@@ -337,6 +401,54 @@ def human_bytes(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n} bytes"
+
+
+_F64 = np.float64
+_new = object.__new__
+_F64_DTYPE = np.dtype(np.float64)
+_NDARRAY = np.ndarray
+_SCALAR_TROUBLE = (ArithmeticError, ValueError, TypeError)
+
+
+def _as_float(v):
+    """v as a Python float if it is a float64 scalar (np.float64 or a 0-d array), else None."""
+    if v.__class__ is _F64:
+        return float(v)
+    if v.__class__ is _NDARRAY and v.ndim == 0 and v.dtype == _F64_DTYPE:
+        return float(v)
+    return None
+
+
+def scalar_value(fn, values, inputs):
+    """An eager node's value by its op's Python-float rule `fn` when every input is a
+    float64 scalar (np.float64, as the NumPy forward gives for 0-d operands, or a 0-d
+    array), as a Python float. None
+    (run the NumPy forward instead) for any other input, a result that is not a float,
+    or trouble the rule raises where NumPy gives inf or nan (overflow, log(0), 0^-1):
+    the fallback the static scalar plan takes."""
+    try:
+        if len(inputs) == 2:
+            a, b = inputs
+            x, y = values[a], values[b]
+            x = float(x) if x.__class__ is _F64 else _as_float(x)
+            y = float(y) if y.__class__ is _F64 else _as_float(y)
+            if x is None or y is None:
+                return None
+            r = fn(x, y)
+        elif len(inputs) == 1:
+            x = values[inputs[0]]
+            x = float(x) if x.__class__ is _F64 else _as_float(x)
+            if x is None:
+                return None
+            r = fn(x)
+        else:
+            args = [_as_float(values[i]) for i in inputs]
+            if None in args:
+                return None
+            r = fn(*args)
+    except _SCALAR_TROUBLE:
+        return None
+    return r if r.__class__ is float else None
 
 
 def _all_const(ins) -> bool:

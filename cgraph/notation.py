@@ -80,8 +80,27 @@ class _Functions:
                     attrs[arg.name] = v
             return Sym(g, g.add(op, ins, attrs))
 
+        if all(a.kind == "tensor" for a in op.args):
+            call = _tensors_only(op, call)
         self.__dict__[name] = call  # the next F.name is found without __getattr__
         return call
+
+
+def _tensors_only(op, general):
+    """`F.name` for an op of tensor arguments only: called with a Sym for each, by
+    position (F.cos(x), most derivative rules), it adds the node without binding
+    the arguments by name; anything else goes to the general call."""
+    n = len(op.args)
+
+    def call(*args, **kw):
+        if kw or len(args) != n:
+            return general(*args, **kw)
+        for a in args:
+            if a.__class__ is not Sym:
+                return general(*args, **kw)
+        g = args[0].g
+        return Sym(g, g.add(op, [a.id for a in args], {}))
+    return call
 
 
 F = _Functions()

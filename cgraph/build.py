@@ -20,7 +20,7 @@ from . import registry as R
 from . import shape_math as S
 from .ast_walk import bound_names, children, derivative_targets
 from .build_deps import freeze, leaves_only, unknown_dim
-from .build_loops import UNROLL_MAX, loop_task, loopable
+from .build_loops import UNROLL_MAX, loop_task, loopable, static_while
 from .autodiff import backward, forward, jacobian_rows
 from .eager_exprs import assign as eager_assign
 from .errors import CgraphError, Diagnostic, OverLimit, nearest
@@ -459,14 +459,8 @@ class Builder:
         yield self.exec_block(st.orelse)
 
     def exec_while(self, st: A.While):
-        if not self.g.eager and loopable(st, self.funcs):
-            if (yield loop_task(self, st)):
-                return  # one while node (cgraph.loops)
         if not self.g.eager:
-            self.error("value", "a while loop needs eager mode here: a static graph holds it as "
-                       "one while node only when its body is computation alone (no print, "
-                       "assert, param or random draw; values that keep their shapes)", st.span,
-                       "run it with --mode eager")
+            yield static_while(self, st)  # one while node, or the error that says why not
             return
         n = 0
         while (yield self.truth(st.cond, "while")):

@@ -193,3 +193,13 @@ def _zeros(shape, g):
     import numpy as np
 
     return np.zeros(shape, dtype=g.float_dtype)
+
+
+def static_while(b, st: A.While):
+    """A `while` in a static graph: one while node, or the error saying why it needs
+    eager mode."""
+    if loopable(st, b.funcs) and (yield loop_task(b, st)):
+        return
+    b.error("value", "a while loop needs eager mode here: a static graph holds it as one "
+            "while node only when its body is computation alone (no print, assert, param or "
+            "random draw; values that keep their shapes)", st.span, "run it with --mode eager")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rewrite import rewrite
+from .rewrite import KEEP, retarget
 
 
 def _key(node):
@@ -41,16 +41,47 @@ def _freeze(v):
     return v
 
 
-def run(g) -> dict:
+def run(g, live=None) -> dict:
+    """`rewrite` with the visit inlined: one key per node, the first node of
+    each key stands for the later ones. Returns old -> new. `live`: as
+    `rewrite`'s (a dead node stands for no live one)."""
+    nodes = g.nodes
+    rep = list(range(len(nodes)))
+    changed: dict = {}
     seen: dict = {}
-
-    def visit(node):
-        if node.op.name in ("print", "assert") or not node.op.foldable and node.op.name != "const":
-            return None
-        key = _key(node)
-        if key is None:
-            return None
-        first = seen.setdefault(key, node.id)
-        return first if first != node.id else None
-
-    return rewrite(g, visit)
+    setdefault = seen.setdefault
+    dtype_str = _DTYPE_STR
+    for node in nodes:
+        ins = node.inputs
+        if changed and ins:   # until a first replacement, rep is the identity
+            ins = node.inputs = tuple([rep[j] for j in ins])
+        if live is not None and not live[node.id]:
+            continue
+        op = node.op
+        name = op.name
+        if name == "const":
+            v = node.attrs["value"]
+            if v.size > 64:  # big constants are compared by identity only
+                key = ("const-id", id(v))
+            else:
+                dt = v.dtype
+                s = dtype_str.get(dt)
+                if s is None:
+                    s = _dtype_str(dt)
+                key = ("const", s, v.shape, v.tobytes())
+        elif name in KEEP or not op.foldable:
+            continue
+        elif not node.attrs:
+            key = (name, ins, ())
+        else:
+            key = _key(node)
+            if key is None:
+                continue
+        i = node.id
+        first = setdefault(key, i)
+        if first != i:
+            rep[i] = first
+            changed[i] = first
+    if changed:
+        retarget(g, rep.__getitem__)
+    return changed

@@ -9,21 +9,32 @@ from ..execute import run_op
 from ..registry import get
 
 
-def run(g) -> dict:
+def run(g, live=None) -> dict:
+    """Fold in place; never replaces a node by another, so returns {} (as a
+    `rewrite` whose visit always says None, without its bookkeeping). `live`:
+    as `rewrite`'s."""
+    from .rewrite import KEEP
+
     const = get("const")
-
-    def visit(node):
-        if not node.op.foldable or node.op.forward is None or not node.inputs:
-            return None
-        if all(g.nodes[j].op.name == "const" for j in node.inputs) and not _expands(g, node):
-            value = run_op(node, [g.nodes[j].attrs["value"] for j in node.inputs])
-            node.op, node.inputs, node.attrs = const, (), {"value": value}
-            g.values[node.id] = value
-        return None
-
-    from .rewrite import rewrite
-
-    return rewrite(g, visit)
+    nodes, values = g.nodes, g.values
+    for node in nodes:
+        ins = node.inputs
+        if not ins:
+            continue
+        op = node.op
+        if op.name in KEEP or not op.foldable or op.forward is None:
+            continue
+        if live is not None and not live[node.id]:
+            continue
+        for j in ins:
+            if nodes[j].op.name != "const":
+                break
+        else:
+            if not _expands(g, node):
+                value = run_op(node, [nodes[j].attrs["value"] for j in ins])
+                node.op, node.inputs, node.attrs = const, (), {"value": value}
+                values[node.id] = value
+    return {}
 
 
 def _expands(g, node) -> bool:

@@ -36,6 +36,8 @@ def _regions(g) -> list[list[int]]:
     nodes joined through such an op (x -> sum -> y) never share a region."""
     nodes = g.nodes
     fus = [_fusible(n) for n in nodes]
+    if not any(fus):  # scalar programs: nothing to group
+        return []
     epoch = [-1] * len(nodes)  # elementwise: its epoch; others: the latest epoch they follow
     parent = list(range(len(nodes)))
 

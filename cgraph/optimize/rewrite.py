@@ -1,21 +1,24 @@
 """The two mechanics every pass shares: replace-by-earlier and compaction."""
 from __future__ import annotations
 
+from itertools import accumulate, compress
 from typing import Callable, Optional
 
 KEEP = ("input", "leaf", "print", "assert")
 
 
-def rewrite(g, visit: Callable) -> dict:
+def rewrite(g, visit: Callable, live: Optional[bytearray] = None) -> dict:
     """Walk nodes in order; `visit(node)` returns an earlier node id to use
     instead of it, or None. Inputs are redirected as the walk goes, so a
-    replacement made early is seen by every later node. Returns old -> new."""
+    replacement made early is seen by every later node. Returns old -> new.
+    `live` (from `needed_by`), when given: only its nodes are visited (the
+    others are dead code, dropped later; no live node uses them)."""
     rep = list(range(len(g.nodes)))
     changed = {}
     for node in g.nodes:
         if changed and node.inputs:   # until a first replacement, rep is the identity
             node.inputs = tuple([rep[j] for j in node.inputs])
-        if node.op.name in KEEP:
+        if node.op.name in KEEP or (live is not None and not live[node.id]):
             continue
         r = visit(node)
         if r is not None and r != node.id:
@@ -26,31 +29,42 @@ def rewrite(g, visit: Callable) -> dict:
     return changed
 
 
-def compact(g, targets) -> dict:
-    """Drop the nodes no target, leaf or side effect needs; renumber densely."""
-    need = g.needed(list(targets) + list(g.effects) + list(g.leaves.values())
+def needed_by(g, targets) -> bytearray:
+    """1 for every node a target, leaf, input or side effect needs: what `compact` keeps."""
+    return g.needed(list(targets) + list(g.effects) + list(g.leaves.values())
                     + list(g.inputs.values()))
-    new_id: list = [None] * len(g.nodes)
+
+
+def compact(g, targets, need: Optional[bytearray] = None) -> dict:
+    """Drop the nodes no target, leaf or side effect needs (`need`: `needed_by`
+    already computed); renumber densely. Returns old -> new id (None: dropped)
+    for every node that moved or dropped."""
+    if need is None:
+        need = needed_by(g, targets)
+    nodes = g.nodes
+    count = len(nodes)
+    kept = sum(need)
+    if kept == count:
+        return {}
+    first = need.index(0)     # every node before the first dropped one keeps its id
+    new_id: list = list(range(first))
+    rest = need[first:]
+    new_id.extend([a if k else None for a, k in zip(accumulate(rest, initial=first), rest)])
+    g.nodes = list(compress(nodes, need))
+    g.values = list(compress(g.values, need))
+    g.varies = bytearray(compress(g.varies, need))
     moved: dict = {}    # old -> new id, or None: dropped
-    nodes, values, varies = [], [], bytearray()
-    old_values, old_varies = g.values, g.varies
-    for node in g.nodes:
+    for node in g.nodes[first:]:
         old = node.id
-        if need[old]:
-            new = new_id[old] = len(nodes)
-            values.append(old_values[old])
-            varies.append(old_varies[old])
-            if new != old:
-                node.id = new
-                moved[old] = new
-            if moved and node.inputs:   # until a first move, every id is its own
-                node.inputs = tuple([new_id[j] for j in node.inputs])
-            nodes.append(node)
-        else:
+        new = node.id = new_id[old]
+        moved[old] = new
+        ins = node.inputs
+        if ins:
+            node.inputs = tuple([new_id[j] for j in ins])
+    for old in range(first, count):
+        if not need[old]:
             moved[old] = None
-    g.nodes, g.values, g.varies = nodes, values, varies
-    if moved:
-        retarget(g, lambda i: new_id[i])
+    retarget(g, new_id.__getitem__)
     return moved
 
 

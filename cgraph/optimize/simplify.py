@@ -27,7 +27,7 @@ def _const_is(g, i, value) -> bool:
     return float(v) == value if v.ndim == 0 else bool(np.all(v == value))
 
 
-def run(g) -> dict:
+def run(g, live=None) -> dict:
     nodes = g.nodes
 
     def same(node, i):
@@ -65,4 +65,4 @@ def run(g) -> dict:
             return same(node, ins[0])
         return None
 
-    return rewrite(g, visit)
+    return rewrite(g, visit, live)

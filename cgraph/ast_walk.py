@@ -84,24 +84,39 @@ def free_names(program: A.Program, constants=()) -> set:
             exprs.append(st.cond)
         elif getattr(st, "value", None) is not None:
             exprs.append(st.value)
-    used = set()
+    return names_in(exprs) - bound
+
+
+def names_in(exprs) -> set:
+    """Every name the expressions (and their sub-expressions) read."""
+    exprs, used = list(exprs), set()
     while exprs:
         e = exprs.pop()
         if type(e) is A.Name:
             used.add(e.id)
         exprs.extend(children(e))
-    return used - bound
+    return used
+
+
+def expressions(body):
+    """The expressions of `body`'s statements (functions' bodies included)."""
+    for st in statements(body, into_functions=True):
+        for k in ("value", "cond", "args", "conds"):
+            v = getattr(st, k, None)
+            if v is not None:
+                yield from (v if isinstance(v, (list, tuple)) else [v])
+
+
+def names_read(body) -> set:
+    """Every name `body` reads (functions defined in it included)."""
+    return names_in(expressions(body))
 
 
 def calls(body):
     """Every call in `body`'s expressions (functions' bodies included)."""
-    exprs = [getattr(st, k) for st in statements(body, into_functions=True)
-             for k in ("value", "cond", "args", "conds") if getattr(st, k, None) is not None]
+    exprs = list(expressions(body))
     while exprs:
         e = exprs.pop()
-        if isinstance(e, (list, tuple)):
-            exprs.extend(e)
-            continue
         if type(e) is A.Call:
             yield e
         exprs.extend(children(e))

@@ -13,7 +13,7 @@ needs the loop variable's value while building (x[i], if i == 0).
 from __future__ import annotations
 
 from . import ast as A
-from .ast_walk import bound_names, calls, children, statements
+from .ast_walk import bound_names, calls, names_read, statements
 from .errors import CgraphError
 from .ir import Graph
 from .loops import Body, pack, unpack
@@ -31,22 +31,6 @@ def loopable(st: A.For, funcs: dict) -> bool:
     if any(isinstance(s, NOT_IN_BODIES) for s in statements(st.body)):
         return False
     return not any(c.func in ("randn", "rand") for c in calls(body))
-
-
-def names_read(body) -> set:
-    exprs = []
-    for st in statements(body, into_functions=True):
-        for k in ("value", "cond", "args", "conds"):
-            v = getattr(st, k, None)
-            if v is not None:
-                exprs.extend(v if isinstance(v, (list, tuple)) else [v])
-    out = set()
-    while exprs:
-        e = exprs.pop()
-        if type(e) is A.Name:
-            out.add(e.id)
-        exprs.extend(children(e))
-    return out
 
 
 class CaptureScope(dict):

@@ -43,6 +43,19 @@ def located(exc: CgraphError, node) -> CgraphError:
                        + list(exc.errors[1:]))
 
 
+def run_scalar_steps(steps, fv: list) -> None:
+    """Run a scalar plan's steps on the Python floats of `fv` (in place). A step is
+    (fn, a, b, out): b >= 0 two inputs, b == -1 one, b == -2 the inputs' tuple in a.
+    Raises what the float rules raise (OverflowError...): callers fall back to NumPy."""
+    for fn, a, b, o in steps:
+        if b >= 0:
+            fv[o] = fn(fv[a], fv[b])
+        elif b == -1:
+            fv[o] = fn(fv[a])
+        else:  # three inputs (where, clip)
+            fv[o] = fn(*[fv[j] for j in a])
+
+
 def _as_float(fn, dtype):
     """fn, its result cast to the node's float dtype (NumPy sums booleans to integers)."""
     def run(*args, **kw):
@@ -245,13 +258,7 @@ class Plan:
         for i, v in self.consts:
             fv[i] = float(v)
         try:
-            for fn, a, b, o in self.scalar_steps:
-                if b >= 0:
-                    fv[o] = fn(fv[a], fv[b])
-                elif b == -1:
-                    fv[o] = fn(fv[a])
-                else:  # three inputs (where, clip): a is the tuple of inputs
-                    fv[o] = fn(*[fv[j] for j in a])
+            run_scalar_steps(self.scalar_steps, fv)
         except (OverflowError, ValueError, ZeroDivisionError):
             return None  # NumPy's inf/nan semantics: rerun the NumPy way
         out = [None] * self.size

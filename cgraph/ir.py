@@ -91,24 +91,7 @@ class Graph:
             # eager float64 scalars: the op's Python-float rule, and a node whose shape and
             # dtype need no rule (the hot path of an eager scalar loop: ~10 nodes a step)
             values = self.values
-            value = None
-            try:
-                if len(inputs) == 2:
-                    a, b = inputs
-                    x, y = values[a], values[b]
-                    x = float(x) if x.__class__ is _F64 else _as_float(x)
-                    y = float(y) if y.__class__ is _F64 else _as_float(y)
-                    if x is not None and y is not None:
-                        value = op.scalar(x, y)
-                elif len(inputs) == 1:
-                    a = inputs[0]
-                    x = values[a]
-                    value = op.scalar(float(x)) if x.__class__ is _F64 else \
-                        scalar_value(op.scalar, values, inputs)
-                else:
-                    value = scalar_value(op.scalar, values, inputs)
-            except _SCALAR_TROUBLE:
-                value = None
+            value = scalar_value(op.scalar, values, inputs)
             if value.__class__ is float or value.__class__ is _F64:
                 nodes = self.nodes
                 node = _new(Node)

@@ -240,6 +240,24 @@ def _plain(v):
     return tuple(v) if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v) else v
 
 
+def call(fn: str, *extra: str):
+    """An op written `fn(input, ..., extra...)`: extras are attribute templates
+    ("axis={axis}"); a literal number input becomes a tensor where the library needs one."""
+    def emit(s):
+        args = [s.t(i) for i in range(len(s.args))]
+        return f"{fn}({', '.join(args + [e.format(**s.attrs_text()) for e in extra])})"
+    return emit
+
+
+def helper(name: str, *extra: str):
+    """An op written as a call of the module helper `name` (copied in, with the
+    helpers it needs, when used)."""
+    def emit(s):
+        s.use(name, *s.lib.needs.get(name, ()))
+        return call(name, *extra)(s)
+    return emit
+
+
 def infix(op: str):
     """An op written `x <op> y`."""
     return lambda s: f"{s.p(0)} {op} {s.p(1)}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .code import Library, infix, literal, sum_to_axes
+from .code import Library, call, helper, infix, literal, sum_to_axes
 
 HELPERS = {
     "sigmoid": '''
@@ -123,25 +123,10 @@ NEEDS = {"softmax": ("shifted",), "log_softmax": ("shifted",),
          "scatter_add": ("labels",)}
 
 
-def call(fn: str, *extra: str):
-    """An op written `fn(input, ..., extra...)`."""
-    def emit(s):
-        return f"{fn}({', '.join(list(s.args) + [e.format(**s.attrs_text()) for e in extra])})"
-    return emit
-
-
-def helper(name: str, *extra: str):
-    """An op written as a call of the module helper `name`."""
-    def emit(s):
-        s.use(name, *NEEDS.get(name, ()))
-        return call(name, *extra)(s)
-    return emit
-
-
 def reduction(fn: str, helper_name: str = ""):
     def emit(s):
         if helper_name:
-            s.use(helper_name, *NEEDS.get(helper_name, ()))
+            s.use(helper_name, *s.lib.needs.get(helper_name, ()))
         return f"{fn}({s[0]}{s.axis_kw()})"
     return emit
 
@@ -299,7 +284,7 @@ def _axis_kw(axes, keep, rank) -> str:
 
 
 LIB = Library(
-    name="numpy", title="NumPy", emit=EMIT, helpers=HELPERS,
+    name="numpy", title="NumPy", emit=EMIT, helpers=HELPERS, needs=NEEDS,
     helper_order=("array", "show", "pick", "sigmoid", "gelu", "shifted", "labels", "logsumexp",
                   "softmax", "log_softmax", "cross_entropy", "one_hot", "var", "norm",
                   "index_grad", "scatter_add"),

@@ -10,25 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .code import Library, infix, literal, sum_to_axes
+from .code import Library, call, helper, infix, literal, sum_to_axes
 from .numpy_ops import READ
 
 F = "torch.nn.functional"
-
-
-def call(fn: str, *extra: str, tensors: bool = True):
-    """An op written `fn(input, ..., extra...)` (literal inputs made tensors)."""
-    def emit(s):
-        args = [s.t(i) if tensors else s[i] for i in range(len(s.args))]
-        return f"{fn}({', '.join(args + [e.format(**s.attrs_text()) for e in extra])})"
-    return emit
-
-
-def helper(name: str, *extra: str):
-    def emit(s):
-        s.use(name, *NEEDS.get(name, ()))
-        return call(name, *extra)(s)
-    return emit
 
 
 def dims(s):
@@ -300,7 +285,7 @@ def _decorate(sig: str) -> str:
 
 
 LIB = Library(
-    name="torch", title="PyTorch", emit=EMIT, helpers=HELPERS,
+    name="torch", title="PyTorch", emit=EMIT, helpers=HELPERS, needs=NEEDS,
     helper_order=("array", "show", "pick", "labels", "cross_entropy", "one_hot", "prod",
                   "index_grad", "scatter_add"),
     imports=lambda used: (("import base64",) if "array" in used else ()) + (

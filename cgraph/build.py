@@ -20,7 +20,7 @@ from . import registry as R
 from . import shape_math as S
 from .ast_walk import bound_names, children, derivative_targets
 from .build_deps import freeze, leaves_only, unknown_dim
-from .build_loops import UNROLL_MAX, loop_task, loopable, static_while
+from .build_loops import INDEX, static_for, static_while
 from .autodiff import backward, forward, jacobian_rows
 from .eager_exprs import assign as eager_assign
 from .errors import CgraphError, Diagnostic, OverLimit, nearest
@@ -428,9 +428,8 @@ class Builder:
             self.error("value", f"this loop would run {len(rng):,} times, more than the limit "
                        f"of {self.max_iterations:,}", st.span, "raise the limit if you mean it (--max-iterations; max_iterations= in Python)")
             return
-        if not self.g.eager and len(rng) > UNROLL_MAX and loopable(st, self.funcs):
-            if (yield loop_task(self, st, rng)):
-                return  # one loop node (cgraph.loops); else unrolled below
+        if not self.g.eager and (yield static_for(self, st, rng)):
+            return  # a loop node (cgraph.loops), or unrolled from its body
         self.loops.append([st.var, None])
         try:
             for i in rng:
@@ -927,7 +926,7 @@ class Builder:
         """∂y/∂x as a node. A constant x (a `const`, a loop index, a value computed
         from literals) is never differentiated: zeros, in both modes (a static graph
         has folded such an x into y already; an eager one must not see through it)."""
-        if not self.g.varies[x]:
+        if not self.g.varies[x] or self.g.nodes[x].name == INDEX:
             return self.g.add("zeros_like", (x,))
         return backward(self.g, y, [x])[x]
 

@@ -4,33 +4,70 @@ unrolling it.
 The body is built once, by the same builder, into a sub-graph: the loop
 variable and every name the body assigns (the carried values) are inputs of
 the sub-graph, a value from outside is captured as an input the first time
-the body reads it. A loop is unrolled instead when that pays or when its body
-is not one step of fixed shape: a short loop (at most UNROLL_MAX iterations),
-a body with print/assert/params/functions/return, random draws (each
+the body reads it. Whether a loop stays one node is the optimiser's choice
+(cgraph.optimize.unroll: a short loop is unrolled, statement by statement with
+its i known, so that indexing by i is checked as it is built). A body that is
+not one step of fixed shape is unrolled too: print/assert/params/functions/return, random draws (each
 iteration draws anew), a carried value whose shape changes, or anything that
 needs the loop variable's value while building (x[i], if i == 0).
 """
 from __future__ import annotations
 
 from . import ast as A
-from .ast_walk import bound_names, calls, names_read, statements
+from .ast_walk import bound_names, calls, derivative_targets, names_read, statements
 from .errors import CgraphError
 from .ir import Graph
 from .loops import Body, pack, unpack
 
-UNROLL_MAX = 16   # iterations: a loop this short is unrolled (the optimiser sees through it)
+INDEX = "#i"   # the body's input that is the loop variable (never differentiated)
 NOT_IN_BODIES = (A.Print, A.Assert, A.Input, A.Param, A.Const, A.FuncDef, A.Output, A.Return,
                  A.While)
 
 
-def loopable(st: A.For, funcs: dict) -> bool:
-    """Whether a for loop's body can be one step of a loop node."""
+STATEMENT_WORDS = {A.Print: "print", A.Assert: "assert", A.Input: "input", A.Param: "param",
+                   A.Const: "const", A.FuncDef: "def", A.Output: "output", A.Return: "return",
+                   A.While: "a while loop"}
+
+
+def not_loopable(st, funcs: dict):
+    """Why a loop's body cannot be one step of a loop node, or None when it can."""
     body = list(st.body)
     for f in funcs.values():
         body += list(f.body)
-    if any(isinstance(s, NOT_IN_BODIES) for s in statements(st.body)):
+    for s in statements(st.body):
+        if isinstance(s, NOT_IN_BODIES):
+            return f"its body has {STATEMENT_WORDS[type(s)]}"
+    if any(c.func in ("randn", "rand") for c in calls(body)):
+        return "its body draws random numbers: each iteration draws anew"
+    outside = derivative_targets(st.body) - bound_names(st.body) - {getattr(st, "var", None)}
+    if outside:
+        # grad(y, u) of a u from outside counts the paths from u through earlier
+        # iterations too, which a body (one step, u an input) cannot see
+        return f"its body differentiates with respect to '{sorted(outside)[0]}', a value " \
+               "from outside the loop"
+    return None
+
+
+def static_for(b, st, rng):
+    """A static `for` over rng as a loop node when the optimiser keeps it one
+    (cgraph.optimize.unroll); False when the builder unrolls it, statement by
+    statement with i known (the reason is recorded)."""
+    from .optimize.unroll import UNROLL_MAX, keep_as_loop, record
+
+    if not rng:
         return False
-    return not any(c.func in ("randn", "rand") for c in calls(body))
+    if not keep_as_loop(len(rng)):
+        record(b.g, st.span, "for", len(rng), "unrolled by the optimiser",
+               f"at most {UNROLL_MAX} iterations: folding, CSE and fusion see across them")
+        return False
+    why = not_loopable(st, b.funcs)
+    if why is None:
+        if (yield loop_task(b, st, rng)):
+            return True
+        why = "its body is not one step of fixed shape: it needs the loop variable's value " \
+              "while building, or a carried value changes shape"
+    record(b.g, st.span, "for", len(rng), "unrolled while building", why)
+    return False
 
 
 class CaptureScope(dict):
@@ -77,7 +114,7 @@ def loop_task(b, st, rng=None):
            or not g.nodes[v].dtype.startswith("float") for v in init.values()):
         return False
     bg = Graph(dtype=g.float_dtype.name, max_bytes=g.max_bytes, seed=g.seed)
-    index = None if is_while else bg.leaf("#i", "input", shape=(), span=st.span)
+    index = None if is_while else bg.leaf(INDEX, "input", shape=(), span=st.span)
     carries = {n: bg.leaf(f"#x{k}", "input", shape=g.nodes[v].shape, span=st.span)
                for k, (n, v) in enumerate(init.items())}
     captured: dict = {}   # outer node -> body input
@@ -100,7 +137,7 @@ def loop_task(b, st, rng=None):
     inner.update(carries)
     if not is_while:
         dict.__setitem__(inner, var, index)
-    saved = (len(b.errors), b.iterations, b.last, g.span)
+    saved = (len(b.errors), b.iterations, b.last, g.span, len(g.loops))
     b.g, b.scopes[-1] = bg, inner
     b.globals = inner if top else CaptureScope([outer_globals], capture)
     b.body_depth += 1
@@ -122,6 +159,10 @@ def loop_task(b, st, rng=None):
     if len(b.errors) > saved[0]:
         del b.errors[saved[0]:]
         ok = False
+    if not ok:
+        del g.loops[saved[4]:]
+    else:
+        g.loops.extend(bg.loops)  # the decisions about loops inside the body
     names = before + [n for n in assigned if n not in init]
     outs = [dict.get(inner, n) for n in names]
     if ok:
@@ -152,6 +193,8 @@ def loop_task(b, st, rng=None):
     xins = [carries[n] for n in before] + temps
     caps = [cap_inputs[k] for k in keep]
     g.span = st.span
+    from .optimize.unroll import UNROLL_MAX, record
+
     if is_while:
         # the condition is a body of its own: one output, on the same sub-graph
         both = Body(bg, None, xins, caps, outs + [cond]).optimised()
@@ -159,18 +202,29 @@ def loop_task(b, st, rng=None):
         test = Body(bg, None, both.carries, both.captures, both.outs[-1:])
         loop = g.add("while", [pack(g, xs, shapes)] + [cap_outer[k] for k in keep],
                      {"body": body, "cond": test, "limit": b.max_iterations}, st.span)
+        values = unpack(g, loop, shapes)
+        record(g, st.span, "while", None, "one while node", "a data-dependent trip count",
+               _size(body))
     else:
         body = Body(bg, index, xins, caps, outs).optimised()
         loop = g.add("loop", [pack(g, xs, shapes)] + [cap_outer[k] for k in keep],
                      {"body": body, "n": len(rng), "start": float(rng.start),
                       "step": float(rng.step)}, st.span)
-    for n, v in zip(names, unpack(g, loop, shapes)):
+        values = unpack(g, loop, shapes)
+        record(g, st.span, "for", len(rng), "one loop node",
+               f"over {UNROLL_MAX} iterations: its gradient is a reverse loop", _size(body))
+    for n, v in zip(names, values):
         b.bind(n, v, st.span, leaf_ok=False)
     if not is_while:
         b.scopes[-1][var] = g.const(float(rng[-1]), st.span)
         if top:
             b.name_value(var, b.scopes[-1][var])
     return True
+
+
+def _size(body) -> int:
+    """The body's node count, its inputs and constants included."""
+    return sum(body.graph.needed(body.outs))
 
 
 def _zeros(shape, g):
@@ -182,7 +236,7 @@ def _zeros(shape, g):
 def static_while(b, st: A.While):
     """A `while` in a static graph: one while node, or the error saying why it needs
     eager mode."""
-    if loopable(st, b.funcs) and (yield loop_task(b, st)):
+    if not_loopable(st, b.funcs) is None and (yield loop_task(b, st)):
         return
     b.error("value", "a while loop needs eager mode here: a static graph holds it as one "
             "while node only when its body is computation alone (no print, assert, param or "

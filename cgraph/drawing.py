@@ -146,9 +146,12 @@ def graph_to_dot(graph, values: Optional[Sequence] = None, grad_ids: Optional[di
 
 class _Drawer:
     def __init__(self, g, values, grad_ids, output, backward, rankdir, max_nodes, title, notes,
-                 precision, source, highlight=None):
+                 precision, source, highlight=None, prefix="", outputs=None, roles=None):
         self.g, self.nodes = g, g.nodes
         self.highlight = highlight
+        # a loop body drawn inside its loop's cluster (cgraph.draw_loops): its DOT ids
+        # start with `prefix`, its new carries are its outputs, its inputs have roles
+        self.prefix, self.roles = prefix, roles or {}
         n = len(self.nodes)
         self.values = list(values) if values is not None else [None] * n
         self.values += [None] * (n - len(self.values))
@@ -158,7 +161,7 @@ class _Drawer:
         self.title, self.notes, self.precision = title, notes, precision
         self.source_lines = source.splitlines() if source else None
         self.float_dtype = g.float_dtype.name
-        self.outputs = dict(g.outputs)
+        self.outputs = dict(g.outputs if outputs is None else outputs)
         self.output = output or next(iter(self.outputs), None)
         self.out_id = self.outputs.get(self.output, g.names.get(self.output))
         # every name bound to a node, in program order
@@ -170,6 +173,8 @@ class _Drawer:
             for name, i in table.items():
                 if i is not None and 0 <= i < n and name not in self.names.setdefault(i, []):
                     self.names[i].append(name)
+        for i, (name, _) in self.roles.items():
+            self.names[i] = [name]
         self.grad_of: dict[int, list] = {}   # gradient node -> forward nodes it is the gradient of
         self.fwd, self.bwd = self._split()
         for f in self.fwd:
@@ -186,9 +191,11 @@ class _Drawer:
         """Forward nodes (what the outputs, effects and named values need) and
         backward nodes (what only the gradients need)."""
         g = self.g
-        roots = list(self.outputs.values()) + list(g.effects) + list(g.leaves.values())
-        roots += [i for i in g.names.values()
-                  if i is not None and i < len(self.nodes) and self.nodes[i].op.name != "const"]
+        roots = list(self.outputs.values())
+        if not self.prefix:  # a loop's body: only what its new carries need
+            roots += list(g.effects) + list(g.leaves.values())
+            roots += [i for i in g.names.values()
+                      if i is not None and i < len(self.nodes) and self.nodes[i].op.name != "const"]
         fwd_mark = self._ancestors(roots)
         fwd = [i for i in range(len(self.nodes)) if fwd_mark[i]]
         grads = [self.grad_ids[i] for i in fwd if i in self.grad_ids]
@@ -198,26 +205,8 @@ class _Drawer:
 
     # ------------------------------------------------------------ the text
     def draw(self) -> Drawing:
-        units, rep = self._units()
-        body: list = []
-        w = body.append
         kinds_used: list = []
-        body_f = [u for u in units if u.part == "fwd"]
-        body_b = [u for u in units if u.part == "bwd"]
-        if self.backward and body_b:
-            w("  subgraph cluster_forward {")
-            w('    label=<<b>forward</b>>; style="rounded"; color="#bbbbbb";')
-            self._emit_units(body_f, w, "    ", kinds_used)
-            w("  }")
-            w("  subgraph cluster_backward {")
-            w('    label=<<b>backward</b>: the gradient graph>; style="rounded"; color="#e3a6ad";')
-            self._emit_units(body_b, w, "    ", kinds_used)
-            w("  }")
-        else:
-            self._emit_units(body_f, w, "  ", kinds_used)
-        edges = self._edges(units, rep)
-        for a, b, attrs in edges:
-            w(f"  {a} -> {b}" + (f" [{attrs}]" if attrs else "") + ";")
+        body, n_units, n_edges = self.statements(kinds_used)
         head = [
             "digraph cgraph {",
             f'  graph [rankdir={self.rankdir}, fontname="{FONT}", fontsize=12, labelloc=b, '
@@ -227,7 +216,40 @@ class _Drawer:
             f'  edge [fontname="{FONT}", fontsize=9, color="{EDGE_COLOR}", arrowsize=0.7];',
         ]
         text = "\n".join(head + body + ["}"]) + "\n"
-        return Drawing(text, list(self.notes), len(units), len(edges))
+        return Drawing(text, list(self.notes), n_units, n_edges)
+
+    def statements(self, kinds_used, indent: str = "  "):
+        """The DOT statements of the nodes and edges (no graph around them), and
+        how many of each."""
+        units, rep = self._units()
+        body: list = []
+        w = body.append
+        body_f = [u for u in units if u.part == "fwd"]
+        body_b = [u for u in units if u.part == "bwd"]
+        if self.backward and body_b:
+            w(f"{indent}subgraph cluster_forward {{")
+            w(f'{indent}  label=<<b>forward</b>>; style="rounded"; color="#bbbbbb";')
+            self._emit_units(body_f, w, indent + "  ", kinds_used)
+            w(f"{indent}}}")
+            w(f"{indent}subgraph cluster_backward {{")
+            w(f'{indent}  label=<<b>backward</b>: the gradient graph>; style="rounded"; '
+              'color="#e3a6ad";')
+            self._emit_units(body_b, w, indent + "  ", kinds_used)
+            w(f"{indent}}}")
+        else:
+            self._emit_units(body_f, w, indent, kinds_used)
+        self.rep = rep   # node id -> the DOT id drawing it
+        edges = self._edges(units, rep)
+        for a, b, attrs in edges:
+            w(f"{indent}{a} -> {b}" + (f" [{attrs}]" if attrs else "") + ";")
+        return body, len(units), len(edges)
+
+    def sub(self, graph, prefix: str, outputs: dict, roles: dict) -> "_Drawer":
+        """A drawer for a loop's body, drawn inside this drawing (structure only)."""
+        d = _Drawer(graph, None, {}, next(iter(outputs), None), False, self.rankdir, None, None,
+                    [], self.precision, None, prefix=prefix, outputs=outputs, roles=roles)
+        d.source_lines = self.source_lines
+        return d
 
     def _caption(self, kinds_used) -> str:
         """Below the drawing: the title, the output's value, notes, and a one-row legend."""
@@ -343,6 +365,15 @@ class _Drawer:
         return "op"
 
     def _emit_unit(self, u: Unit, w, ind, kinds_used) -> None:
+        if len(u.members) == 1 and self.nodes[u.members[0]].op.name in ("loop", "while"):
+            from .draw_loops import emit_cluster
+
+            emit_cluster(self, u, w, ind, kinds_used)  # its body, and the node, in a cluster
+        else:
+            self.emit_node(u, w, ind, kinds_used)
+
+    def emit_node(self, u: Unit, w, ind, kinds_used) -> None:
+        """One unit's DOT node statement."""
         if u.kind not in kinds_used:
             kinds_used.append(u.kind)
         shape, style, fill, _ = KINDS[u.kind]
@@ -409,7 +440,8 @@ class _Drawer:
         head: list = []
         if kind in LEAF_OPS:
             head.append(f"<b>{name_txt}</b>")
-            head.append(f' <font color="{MUTED}" point-size="9">{"input" if kind == "input" else "leaf"}</font>')
+            role = self.roles[i][1] if i in self.roles else kind
+            head.append(f' <font color="{MUTED}" point-size="9">{html_text(role)}</font>')
         else:
             sym = op.symbol or op.name
             head.append(f'<font point-size="14">{html_text(sym, 16)}</font>')
@@ -516,6 +548,7 @@ class _Drawer:
         """(tail, head, attrs) per input of every drawn node, in IR order. Edges
         to or from a collapsed group are drawn once per pair of units."""
         out, seen = [], set()
+        summaries = {u.key for u in units if u.kind == "summary"}
         for u in units:
             for i in u.members:
                 node = self.nodes[i]
@@ -526,7 +559,7 @@ class _Drawer:
                         continue
                     cross = self.part_of.get(j) == "fwd" and u.part == "bwd"
                     attrs = [f'color="{CROSS_COLOR}", style=dashed'] if cross else []
-                    if u.kind == "summary" or a.startswith("g"):  # g…: a summary node
+                    if u.kind == "summary" or a in summaries:
                         if (a, b) in seen:
                             continue
                         seen.add((a, b))
@@ -585,14 +618,14 @@ class _Drawer:
                     path = self._common_path(members)
                     if lift:  # a whole call (or a run of anything): outside every cluster
                         path = ()
-                    u = Unit(f"g{gcount}", members, "summary", part, label, detail, path)
+                    u = Unit(f"{self.prefix}g{gcount}", members, "summary", part, label, detail, path)
                     for m in members:
                         rep[m] = u.key
                     units.append(u)
                     pos, gi = e, gi + 1
                     continue
                 i = seq[pos]
-                u = Unit(f"n{i}", [i], self._kind(i, part), part, path=self.instances[i])
+                u = Unit(f"{self.prefix}n{i}", [i], self._kind(i, part), part, path=self.instances[i])
                 rep[i] = u.key
                 units.append(u)
                 pos += 1

@@ -70,6 +70,7 @@ class Graph:
         self.frozen: set[str] = set()      # leaves that fix the structure: constants now
         self.dims: dict = {}               # named dim -> (input, axis) that gives its size
         self.effects: list[int] = []       # print/assert nodes: never dead code
+        self.loops: list[dict] = []        # static loops: unrolled or kept, and why
         self.feed = feed or {}             # eager: input values by name
         self.span: Span = NOWHERE          # span given to nodes made without one
         self.scope: tuple = ()             # function-call clusters, for drawing

@@ -117,7 +117,9 @@ def describe(node) -> str:
         bg.nodes[i].name and bg.nodes[i].name.startswith("#gx") for i in body.carries
         if i is not None) else "loop"
     kept = ", keeping every carry" if a.get("history") else ""
-    return (f"{what}: {a['n']:,} iterations of a {sum(need)}-node body "
+    count = "as many iterations as its while loop ran" if a["n"] is None else \
+        f"{a['n']:,} iterations"
+    return (f"{what}: {count} of a {sum(need)}-node body "
             f"({' '.join(ops[:6])}{' …' if len(ops) > 6 else ''}){kept}")
 
 
@@ -451,9 +453,16 @@ def _test_while() -> list:
                                           "limit": 1000}}]
 
 
+def _batch_loop(b, node, args):
+    """Batch runs: one loop over every row, its body batched (cgraph.batch.loop_rule)."""
+    from .batch.loop_rule import batch_loop
+
+    return batch_loop(b, node, args)
+
+
 defop("loop", sig="x, captures:tensors, body:any, n:int, start:float, step:float, "
       "history:bool=false",
-      forward=remembered(run_loop), shape=_loop_shape, vjp=_loop_vjp,
+      forward=remembered(run_loop), shape=_loop_shape, vjp=_loop_vjp, batch=_batch_loop,
       doc="n steps of a body sub-graph from x (a static for loop: one node, not n copies)",
       deriv="a reverse loop of the body's VJP over the forward carries",
       family="internal", symbol="loop", dtype="same", foldable=True,

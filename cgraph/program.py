@@ -231,8 +231,9 @@ class Program:
     def pass_report(self) -> dict:
         """What the optimiser does to this program, without running it: the node
         count after each pass for the forward graph and for forward + backward
-        (when the output is a scalar), and the memory plan's peak bytes before
-        (nothing freed, nothing reused) and after. Sizes come from the shapes
+        (when the output is a scalar), the memory plan's peak bytes before
+        (nothing freed, nothing reused) and after, and each static loop's fate
+        (unrolled or kept as a loop node, and why: cgraph.optimize.unroll). Sizes come from the shapes
         known at build time (declared inputs, defaults); unknown ones count 0."""
         from . import pipeline
         from .errors import NotScalar
@@ -252,6 +253,8 @@ class Program:
             unknown = any(n.shape is None or None in n.shape for n in g.nodes)
             out[part] = {"passes": passes, "bytes_before": before,
                          "bytes_after": c.plan.peak_bytes, "shapes_known": not unknown}
+            if part == "forward":  # the same choices made for both graphs
+                out[part]["loops"] = list(g.loops)
         return out
 
     @without_gc

@@ -172,11 +172,12 @@ def test_print_runs_once_per_row(capsys):
 
 
 def test_fallback_ops_are_few():
-    """Ops with no batching rule run once per row: keep that list short (a loop node
-    runs its body per row: correct, not yet vectorised through the body)."""
+    """Ops with no batching rule run once per row: keep that list short (a while
+    node: each row would stop after its own count; a loop node is batched through
+    its body, tests/test_loop_batch.py)."""
     from cgraph.batch.vectorize import loop_ops
 
-    assert loop_ops() == ["print", "scatter_add_like", "loop", "while"]
+    assert loop_ops() == ["print", "scatter_add_like", "while"]
 
 
 def test_failing_row_is_named():

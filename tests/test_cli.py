@@ -576,4 +576,7 @@ def test_explain_a_loop_node_once_with_its_trip_count(tmp_path):
     assert r.code == 0, r.stderr
     assert "loop: 5,000 iterations of a" in r.stdout
     assert "over the 5,000 iterations (a reverse loop" in r.stdout
-    assert len(r.stdout.splitlines()) < 12
+    # then the body's chain rule, once: ∂x′/∂x = 0.9·cos(x) at the first iteration's x
+    assert "The loop at line 2 (5,000 iterations)" in r.stdout
+    assert "∂x′/∂x = " in r.stdout and "= 0.789824" in r.stdout
+    assert len(r.stdout.splitlines()) < 30

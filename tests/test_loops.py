@@ -15,8 +15,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-import cgraph.build as B
-import cgraph.build_loops as BL
+import cgraph.optimize.unroll as U
 from cgraph.export import export_source
 from cgraph.program import Program
 from cli_runner import cli
@@ -46,7 +45,7 @@ PROGRAMS = {
 
 
 def unrolled(monkeypatch):
-    monkeypatch.setattr(B, "UNROLL_MAX", 10 ** 9)
+    monkeypatch.setattr(U, "UNROLL_MAX", 10 ** 9)
 
 
 def loop_count(src, inputs) -> int:
@@ -133,7 +132,7 @@ def test_one_node_not_n_copies():
 
 def test_short_loops_and_bodies_a_loop_node_cannot_hold_are_unrolled():
     short = "input x\nfor i in range(BL_N):\n    x = x * 2\noutput x\n".replace(
-        "BL_N", str(BL.UNROLL_MAX))
+        "BL_N", str(U.UNROLL_MAX))
     assert loop_count(short, {"x": 1.0}) == 0
     for body in ("    print(x)\n    x = x * 0.5\n",          # an effect
                  "    if i == 0:\n        x = x * 3\n    x = x * 0.5\n",  # the index's value

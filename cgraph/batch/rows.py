@@ -151,12 +151,18 @@ def _chunk_size(program, rows, feed_shared, n, grad, of, wrt, all_names) -> int:
     """Rows per chunk: the largest batched value near CHUNK_ELEMENTS elements."""
     probe = _compiled(program, rows, feed_shared, 1, grad, of, wrt, all_names)
     g = probe.plan.graph
-    per_row = 1
+    per_row = hot = 1
     for node in g.nodes:
         s = node.shape
         if s and s[0] == 1 and all(d is not None for d in s):
-            per_row = max(per_row, int(np.prod(s[1:], dtype=np.int64)))
-    size = max(MIN_CHUNK_ROWS, CHUNK_ELEMENTS // per_row)
+            size = int(np.prod(s[1:], dtype=np.int64))
+            per_row = max(per_row, size)
+            # a loop's history is written a step at a time, not worked on whole: the
+            # chunk is sized by what a step touches (fewer chunks: fewer loop runs)
+            if node.op.name != "loop" and not (node.op.name == "transpose" and
+                                               g.nodes[node.inputs[0]].op.name == "loop"):
+                hot = max(hot, size)
+    size = max(MIN_CHUNK_ROWS, CHUNK_ELEMENTS // hot)
     size = min(size, max(1, MAX_CHUNK_ELEMENTS // per_row))
     if size >= n:
         return n

@@ -32,10 +32,12 @@ The generic rules, by family:
 - `cross_entropy`, `mse`: their per-row mean is taken over the non-batch
   axes only.
 
+A `loop` node is batched through its body (cgraph/batch/loop_rule.py).
 An op with no rule (`batch=None`, or `"loop"`) falls back to a per-row loop
 for that op only: `np.stack` of the op's forward on each row. `loop_ops()`
-lists those ops (today only `print`, which prints once per row on purpose);
-tests/test_batching.py keeps that list short.
+lists those ops (`print`, which prints once per row on purpose; `while`, whose
+rows would each stop after their own count); tests/test_batching.py keeps
+that list short.
 
 Gradients. The backward graph is built for one row before batching, so the
 gradient of the output with respect to a row input is per row: row r of
@@ -440,6 +442,10 @@ def _take_forward(x, idx, bx=True, bi=False):
     from ..ops.shape import int_values
 
     x = np.asarray(x)
+    if bx and not bi and np.ndim(idx) == 0:  # one index for every row (a reverse loop's step)
+        k = float(idx)
+        if k.is_integer() and -x.shape[1] <= k < x.shape[1]:
+            return x[:, int(k)].copy()
     if bx and not bi:
         return x[:, int_values(idx, x.shape[1], "index")]
     n = x.shape[0]

@@ -494,6 +494,12 @@ def _passes_text(report: dict) -> list:
         lines.append("  " + f"{label:<26}" + "".join(f"{human_bytes(v[key]):>18}" for _, v in parts))
     if not all(v["shapes_known"] for _, v in parts):
         lines.append("  (some shapes are only known when it runs: their bytes are not counted)")
+    loops = report["forward"].get("loops") if report.get("forward") else None
+    if loops:
+        from ..optimize.unroll import describe
+
+        lines.append("  loops:")
+        lines += ["    " + describe(e) for e in sorted(loops, key=lambda e: e["line"])]
     return lines
 
 

@@ -218,6 +218,13 @@ class Explainer:
                 k += 1
                 self._labels[i] = f"{prefix}{k}"
 
+    def rename(self, labels: dict, out_name: str) -> None:
+        """Call these nodes by these names (a loop body's inputs: the carried and
+        captured values' own names), and the output `out_name`."""
+        self._labels.update(labels)
+        self.out_name = out_name
+        self._labels[self.y] = out_name
+
     def label(self, i: int) -> str:
         if i in self._labels:
             return self._labels[i]
@@ -487,6 +494,15 @@ def explain(result, feed: dict, digits: int = 6) -> list[str]:
     if len(lines) > FOCUS_LINES:
         text.append(f"({len(lines)} derivatives: --wrt NAME explains the path to one leaf, "
                     f"--of NAME another output)")
+    if any(n.op.name in ("loop", "while") for n in ex.g.nodes):
+        from .explain_loops import sections
+
+        for sec in sections(ex, digits):  # each loop's body, its chain rule once
+            text += sec["title"]
+            for step in sec["steps"]:
+                text.append(f"  one step of {step['carry']} (x′: its value after the step):")
+                text += [w for s in step["forward"] + step["backward"]
+                         for w in wrap("    " + s, indent="    ")]
     return text
 
 
@@ -509,7 +525,12 @@ def explain_data(result, feed: dict, digits: int = 6) -> dict:
     ex = Explainer(result, feed, digits)
     out = ex.out_name
     lines = ex.lines()
-    return {"forward": [s.strip() for s in ex.forward()],
+    loops = {}
+    if any(n.op.name in ("loop", "while") for n in ex.g.nodes):
+        from .explain_loops import sections
+
+        loops = {"loops": sections(ex, digits)}
+    return {**loops, "forward": [s.strip() for s in ex.forward()],
             "backward": [{"name": ln.name, "text": ln.text(out), "chain": ln.chain,
                           "symbolic": ln.symbolic, "simplified": ln.simplified,
                           "numbers": ln.numbers, "value": ln.value,

@@ -162,3 +162,37 @@ def test_the_infix_table_is_the_registry_s_rule():
             except ZeroDivisionError:  # the compiled loop's cue to let the step loop answer
                 continue
             assert type(got) is type(want) and repr(got) == repr(want), (op.name, args, got, want)
+
+
+STRAIGHT = [("(a+b)*(b-c)", {"a": 2, "b": 3, "c": 4}),
+            ("y = where(a > b, a / b, -c) * exp(b) + maximum(a, c) ** 2\noutput y\n",
+             {"a": 2.5, "b": 0.5, "c": -1.0}),
+            ("y = a / (b - c) + tanh(a)\noutput y\n", {"a": 1.0, "b": 2.0, "c": 2.0})]
+
+
+@pytest.mark.parametrize("k", range(len(STRAIGHT)))
+def test_a_straight_line_scalar_plan_compiled_on_its_second_run_equals_its_steps(k):
+    src, inputs = STRAIGHT[k]
+    prog = Program(src)
+    first = prog.gradients(inputs)
+    plan = prog.compiled({n: float(v) for n, v in inputs.items()}, grad=True).plan
+    assert plan.scalar and plan._code is None
+    again = prog.gradients(inputs)
+    assert plan._code  # compiled now (the third case's b - c = 0 makes it fall back each run)
+    for got in (again, prog.gradients(inputs)):
+        assert np.array_equal(got[0], first[0], equal_nan=True)
+        for name in first[1]:
+            assert np.array_equal(got[1][name], first[1][name], equal_nan=True)
+            assert got[1][name].dtype == first[1][name].dtype
+
+
+def test_no_text_of_a_straight_line_program_reaches_its_code(monkeypatch):
+    texts = []
+    real = LC.source
+    monkeypatch.setattr(LC, "source", lambda text: texts.append(text) or real(text))
+    prog = Program("input __import__\ninput system\neval = sin(__import__) * system\n"
+                   "exec_ = eval / 3 - system\noutput exec_\n")
+    for _ in range(3):
+        prog.gradients({"__import__": 0.5, "system": 2.0})
+    assert len(texts) == 1
+    assert not set(re.findall(r"[A-Za-z_0-9]+", texts[0])) & {"__import__", "system", "eval", "exec_"}

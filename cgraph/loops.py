@@ -282,6 +282,21 @@ def _one_scalar(fv, steps, x, xslot, islot, out, n, start, step, history):
     return np.array(rows, dtype=np.float64) if history else np.float64(x)
 
 
+# the last history a one-carry scalar loop kept, as the array and the floats it was
+# made of: the reverse loop reading that very array takes the floats (converting
+# 10,001 rows back cost ~10% of a gradient call); the array is read-only, so the
+# two cannot differ
+_last_history: tuple = (None, None)
+
+
+def _kept(rows):
+    global _last_history
+    arr = np.array(rows, dtype=np.float64)
+    arr.flags.writeable = False
+    _last_history = (arr, rows)
+    return arr
+
+
 def _one_slice(items, size) -> bool:
     if len(items) != 1 or items[0][0] != "slice" or items[0][3] is not None:
         return False
@@ -311,8 +326,12 @@ def _scalar_loop(compiled, body, x0, caps, n, start, step, history):
     fv = [None] * size
     for i, v in consts:
         fv[i] = v
+    kept_array, kept_rows = _last_history
     for c, v in zip(body.captures, caps):
         if c is not None:
+            if v is kept_array:
+                fv[c] = kept_rows
+                continue
             v = np.asarray(v)
             fv[c] = float(v) if v.ndim == 0 else v.tolist() if v.ndim == 1 else v
     for c, col, slot in columns:
@@ -327,7 +346,7 @@ def _scalar_loop(compiled, body, x0, caps, n, start, step, history):
                                n, start, step, history)
         if got is not None:
             if history:  # one carry: rows of floats, a vector; several: a row each
-                return np.array(got, dtype=np.float64)
+                return _kept(got) if len(outs) == 1 else np.array(got, dtype=np.float64)
             return np.float64(got[0]) if len(outs) == 1 else np.array(got, dtype=np.float64)
     rows = [list(xs)] if history else None
     if len(outs) == 1:  # one carried scalar: the tightest loop Python allows

@@ -196,3 +196,17 @@ def test_no_text_of_a_straight_line_program_reaches_its_code(monkeypatch):
         prog.gradients({"__import__": 0.5, "system": 2.0})
     assert len(texts) == 1
     assert not set(re.findall(r"[A-Za-z_0-9]+", texts[0])) & {"__import__", "system", "eval", "exec_"}
+
+
+def test_the_history_handed_to_the_reverse_loop_is_that_run_s_own():
+    """The reverse loop takes the forward loop's floats only for the very (read-only)
+    array they made: runs of two programs and two inputs, interleaved, each agree
+    with a fresh program's answer."""
+    a = PROGRAMS["chain"][0]
+    b = PROGRAMS["index as a value"][0]
+    want = {(s, x): Program(s).gradients({"x": x})[1]["x"] for s in (a, b) for x in (0.5, 0.9)}
+    pa, pb = Program(a), Program(b)
+    for _ in range(2):
+        for s, p in ((a, pa), (b, pb)):
+            for x in (0.5, 0.9):
+                assert p.gradients({"x": x})[1]["x"] == want[s, x]

@@ -105,6 +105,8 @@ class Plan:
             self.scalar_steps = [(n.op.scalar, n.inputs[0], n.inputs[1] if len(n.inputs) == 2 else -1,
                                   n.id) if 1 <= len(n.inputs) <= 2 else (n.op.scalar, n.inputs, -2, n.id)
                                  for n in ops]
+            # compiled (cgraph.loop_compile) when the plan runs a second time
+            self._code, self._scalar_runs = None, 0
         else:
             self._plan_memory(nodes)
 
@@ -251,6 +253,36 @@ class Plan:
         return vals
 
     def _run_scalar(self, feed):
+        code = self._code
+        if code is None:
+            self._scalar_runs += 1
+            if self._scalar_runs < 2:
+                return self._run_scalar_steps(feed)
+            from . import loop_compile
+
+            code = loop_compile.straight(self.scalar_steps, self.graph.nodes,
+                                         [i for i, *_ in self.leaves] + [i for i, _ in self.consts],
+                                         self.targets)
+            # the constants' values travel with the rules: passed in after the leaves'
+            code = self._code = (code[0], tuple(float(v) for _, v in self.consts) + code[1]) \
+                if code is not None else False
+        if code is False:
+            return self._run_scalar_steps(feed)
+        fn, rules = code
+        args = []
+        for _, name, default in self.leaves:
+            v = feed.get(name)
+            args.append(float(default if v is None else v))
+        try:
+            vals = fn(*args, *rules)
+        except (OverflowError, ValueError, ZeroDivisionError):
+            return self._run_scalar_steps(feed)  # its float rules decide (or NumPy does)
+        out = [None] * self.size
+        for t, v in zip(self.targets, vals):
+            out[t] = np.asarray(v, dtype=bool if isinstance(v, bool) else np.float64)
+        return out
+
+    def _run_scalar_steps(self, feed):
         fv = [None] * self.size
         for i, name, default in self.leaves:
             v = feed.get(name)

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from . import loop_compile
 from .execute import run_scalar_steps
 from .ir import Graph
 from .notation import Sym
@@ -28,7 +29,7 @@ class Body:
     input nothing reads)."""
 
     __slots__ = ("graph", "index", "carries", "captures", "outs", "_plan", "_scalar", "twin",
-                 "memo")
+                 "memo", "compiled_loops")
 
     def __init__(self, graph, index, carries, captures, outs):
         self.graph, self.index, self.carries = graph, index, list(carries)
@@ -37,6 +38,7 @@ class Body:
         # twin: a backward pass also runs this loop keeping every carry; the loop
         # without history then keeps them too, and hands them over (`memo`)
         self.twin, self.memo = False, None
+        self.compiled_loops = None  # cgraph.loop_compile's functions of this body
 
     shapes = property(lambda self: [tuple(self.graph.nodes[o].shape) for o in self.outs])
 
@@ -53,37 +55,75 @@ class Body:
                     [m(i) for i in self.captures], [m(i) for i in self.outs])
 
     def scalar_steps(self):
-        """(size, consts, steps) to run the body on Python floats, or None: every value
-        a scalar with a Python-float rule, but for a `take` of a row of a captured
-        vector (the reverse loop reading the history)."""
+        """(size, consts, steps, columns) to run the body on Python floats, or None:
+        every value a scalar with a Python-float rule, but for the reverse loop's
+        reading of the history — a `take` of a row of a captured vector, or with
+        several carries, a carry's column of a captured matrix (`columns`: capture
+        id, column, slot; the pack/unpack of the carries around it are seen
+        through: those vectors are lists of slots, never values)."""
         if self._scalar is not False:
             return self._scalar
         g = self.graph
+        nodes = g.nodes
         need = g.needed(self.outs)
         inputs = {self.index, *self.carries, *self.captures} - {None}
-        consts, steps, out = [], [], None
-        for n in g.nodes:
+        consts, steps, out, columns = [], [], None, []
+        vec: dict = {}     # node id -> the slots of its elements (a vector seen through)
+        alias: dict = {}   # node id -> the slot holding its value
+        colslot: dict = {}  # (capture id, column) -> the slot of that column
+        read: dict = {}     # ("cell", column slot, row slot) -> the node that read it
+        size = len(nodes)
+        for n in nodes:
             if not need[n.id] or n.id in inputs:
                 continue
-            name = n.op.name
+            name, shape = n.op.name, n.shape
+            ins = [alias.get(j, j) for j in n.inputs]
             if name == "const":
                 if np.ndim(n.attrs["value"]) or n.dtype not in ("float64", "bool"):
                     break
                 v = n.attrs["value"]
                 consts.append((n.id, bool(v) if n.dtype == "bool" else float(v)))
-            elif name == "take" and n.shape == () and n.inputs[0] in self.captures \
-                    and len(g.nodes[n.inputs[0]].shape) == 1:
-                steps.append((_row, n.inputs[0], n.inputs[1], n.id))
-            elif n.shape == () and n.op.scalar is not None and n.dtype in ("float64", "bool") \
-                    and all(g.nodes[j].shape == () for j in n.inputs) and 1 <= len(n.inputs):
-                a = n.inputs
-                steps.append((n.op.scalar, a[0], a[1], n.id) if len(a) == 2 else
-                             (n.op.scalar, a[0], -1, n.id) if len(a) == 1 else
-                             (n.op.scalar, a, -2, n.id))
+            elif name == "take" and n.inputs[0] in self.captures and nodes[ins[1]].shape == () \
+                    and shape == tuple(nodes[n.inputs[0]].shape[1:]) and len(shape) <= 1:
+                if not shape:
+                    steps.append((loop_compile.row, ins[0], ins[1], n.id))
+                    continue
+                row = []
+                for col in range(shape[0]):
+                    if (n.inputs[0], col) not in colslot:
+                        colslot[n.inputs[0], col] = size
+                        columns.append((n.inputs[0], col, size))
+                        size += 1
+                    row.append(("cell", colslot[n.inputs[0], col], ins[1]))
+                vec[n.id] = row
+            elif name == "reshape" and shape == (1,) and nodes[ins[0]].shape == ():
+                vec[n.id] = [ins[0]]
+            elif name == "concat" and n.attrs.get("axis") == 0 and all(j in vec for j in ins):
+                vec[n.id] = [e for j in ins for e in vec[j]]
+            elif name == "index" and ins[0] in vec and _one_slice(n.attrs["items"], len(vec[ins[0]])):
+                _, lo, hi, _ = n.attrs["items"][0]
+                vec[n.id] = vec[ins[0]][lo:hi]
+            elif name == "reshape" and shape == () and len(vec.get(ins[0], ())) == 1:
+                e = vec[ins[0]][0]
+                if isinstance(e, tuple):  # a cell of the history: read once
+                    if e in read:
+                        alias[n.id] = read[e]
+                    else:
+                        read[e] = n.id
+                        steps.append((loop_compile.row, e[1], e[2], n.id))
+                elif n.id in self.outs:
+                    steps.append((loop_compile.same, e, -1, n.id))
+                else:
+                    alias[n.id] = e
+            elif shape == () and n.op.scalar is not None and n.dtype in ("float64", "bool") \
+                    and all(nodes[j].shape == () for j in ins) and 1 <= len(ins):
+                steps.append((n.op.scalar, ins[0], ins[1], n.id) if len(ins) == 2 else
+                             (n.op.scalar, ins[0], -1, n.id) if len(ins) == 1 else
+                             (n.op.scalar, tuple(ins), -2, n.id))
             else:
                 break
         else:
-            out = (len(g.nodes), consts, steps)
+            out = (size, consts, steps, columns)
         self._scalar = out
         return out
 
@@ -244,8 +284,26 @@ def _one_scalar(fv, steps, x, xslot, islot, out, n, start, step, history):
     return np.array(rows, dtype=np.float64) if history else np.float64(x)
 
 
-def _row(rows, k):
-    return rows[int(k)]
+# the last history a one-carry scalar loop kept, as the array and the floats it was
+# made of: the reverse loop reading that very array takes the floats (converting
+# 10,001 rows back cost ~10% of a gradient call); the array is read-only, so the
+# two cannot differ
+_last_history: tuple = (None, None)
+
+
+def _kept(rows):
+    global _last_history
+    arr = np.array(rows, dtype=np.float64)
+    arr.flags.writeable = False
+    _last_history = (arr, rows)
+    return arr
+
+
+def _one_slice(items, size) -> bool:
+    if len(items) != 1 or items[0][0] != "slice" or items[0][3] is not None:
+        return False
+    _, lo, hi, _ = items[0]
+    return type(lo) is int and type(hi) is int and 0 <= lo <= hi <= size
 
 
 def _split(x, shapes):
@@ -266,18 +324,32 @@ def _join(xs):
 def _scalar_loop(compiled, body, x0, caps, n, start, step, history):
     """All-scalar bodies run on Python floats, as the static scalar plan does (a
     reverse loop's `take` of one row of the history included)."""
-    size, consts, steps = compiled
+    size, consts, steps, columns = compiled
     fv = [None] * size
     for i, v in consts:
         fv[i] = v
+    kept_array, kept_rows = _last_history
     for c, v in zip(body.captures, caps):
         if c is not None:
+            if v is kept_array:
+                fv[c] = kept_rows
+                continue
             v = np.asarray(v)
-            fv[c] = float(v) if v.ndim == 0 else v.tolist()
+            fv[c] = float(v) if v.ndim == 0 else v.tolist() if v.ndim == 1 else v
+    for c, col, slot in columns:
+        fv[slot] = fv[c][:, col].tolist()
     xs = [float(v) for v in np.ravel(x0)]
     xslots = [-1 if c is None else c for c in body.carries]
     islot = -1 if body.index is None else body.index
     outs = body.outs
+    if n >= loop_compile.MIN_ITERATIONS:
+        got = loop_compile.run(body, compiled, xs, [None if c is None else fv[c] for c in
+                                                    body.captures] + [fv[s] for *_, s in columns],
+                               n, start, step, history)
+        if got is not None:
+            if history:  # one carry: rows of floats, a vector; several: a row each
+                return _kept(got) if len(outs) == 1 else np.array(got, dtype=np.float64)
+            return np.float64(got[0]) if len(outs) == 1 else np.array(got, dtype=np.float64)
     rows = [list(xs)] if history else None
     if len(outs) == 1:  # one carried scalar: the tightest loop Python allows
         return _one_scalar(fv, steps, xs[0], xslots[0], islot, outs[0], n, start, step, history)

@@ -72,8 +72,8 @@ class OpDef(Record):
 
     __slots__ = ("name", "args", "forward", "shape", "vjp", "doc", "deriv", "partials", "dtype",
                  "domain", "symbol", "family", "scalar", "elementwise", "foldable",
-                 "partial_shapes", "batch", "test", "jvp")
-    _defaults = {"vjp": None, "jvp": None, "doc": "", "deriv": "", "partials": (), "dtype": "float",
+                 "partial_shapes", "batch", "test", "jvp", "infix")
+    _defaults = {"vjp": None, "jvp": None, "infix": None, "doc": "", "deriv": "", "partials": (), "dtype": "float",
                  "domain": (), "symbol": "", "scalar": None,
                  "elementwise": False, "foldable": True, "partial_shapes": False, "batch": None}
     _factories = {"test": dict}
@@ -81,7 +81,8 @@ class OpDef(Record):
     # text templates ({0}, {1}, {out}) for --explain; dtype: float | bool | int | same;
     # domain: per tensor input, where the generated tests sample (real pos unit away0…);
     # symbol: how a drawing shows it (+, ×, @); scalar: a Python-float version for
-    # all-scalar plans; foldable: may run at build time on constants; partial_shapes:
+    # all-scalar plans; infix: the Python operator that rule is, for compiled scalar loops
+    # (a key of cgraph.loop_compile.INFIX: "+", "<", "neg"…); foldable: may run at build time on constants; partial_shapes:
     # the shape rule copes with unknown dims; batch: how it runs over rows (a rule of
     # cgraph.batch.vectorize, or None: a per-row loop); test: hints for the generated tests;
     # jvp: forward mode — "linear" (the op applied to the tangents), a rule

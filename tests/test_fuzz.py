@@ -589,7 +589,11 @@ def test_no_pickle_no_eval_in_the_package():
             elif isinstance(node, ast.Call):
                 f = node.func
                 name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-                if isinstance(f, ast.Name) and name in ("eval", "exec", "__import__"):
+                if isinstance(f, ast.Name) and name in ("eval", "exec", "__import__") and not (
+                        # the one exception: compiled scalar loops, whose text holds only names
+                        # they make (loop_compile.source checks it; test_loop_compile tests it)
+                        name == "exec" and path.name == "loop_compile.py"
+                        and ast.unparse(node).startswith("exec(compile(code, ")):
                     problems.append(f"{where(node)}: {name}()")
                 if isinstance(f, ast.Attribute) and name == "load" and \
                         isinstance(f.value, ast.Name) and f.value.id in ("np", "numpy"):

@@ -15,11 +15,11 @@ from ..registry import broadcast_shape, defop
 
 
 def binary(name, *, forward, vjp, deriv, partials, doc, symbol, domain=("real", "real"),
-           scalar=None, dtype="float"):
+           scalar=None, dtype="float", infix=None):
     return defop(name, sig="x, y", forward=forward, shape=broadcast_shape, vjp=vjp, doc=doc,
                  deriv=deriv,
                  partials=partials, domain=domain, family="binary", symbol=symbol,
-                 scalar=scalar, elementwise=True, dtype=dtype, batch="elementwise")
+                 scalar=scalar, elementwise=True, dtype=dtype, batch="elementwise", infix=infix)
 
 
 def _pow_vjp(g, out, x, y):
@@ -60,16 +60,16 @@ def _scalar_pow(x, y):
 
 binary("add", forward=np.add, vjp=lambda g, out, x, y: (g, g), deriv="1, 1", partials=("1", "1"),
        doc="x + y", symbol="+",
-       scalar=operator.add)
+       scalar=operator.add, infix="+")
 binary("sub", forward=np.subtract, vjp=lambda g, out, x, y: (g, -g), deriv="1, -1",
        partials=("1", "-1"), doc="x - y", symbol="−",
-       scalar=operator.sub)
+       scalar=operator.sub, infix="-")
 binary("mul", forward=np.multiply, vjp=lambda g, out, x, y: (g * y, g * x), deriv="y, x",
        partials=("{1}", "{0}"), doc="x * y",
-       symbol="×", scalar=operator.mul)
+       symbol="×", scalar=operator.mul, infix="*")
 binary("div", forward=np.divide, vjp=lambda g, out, x, y: (g / y, -g * out / y), deriv="1/y, -x/y²",
        partials=("1/{1}", "-{0}/{1}²"), doc="x / y", symbol="÷", domain=("real", "away0"),
-       scalar=_scalar_div)
+       scalar=_scalar_div, infix="/")  # at y == 0 `/` raises: the step loop answers
 binary("pow", forward=np.power, vjp=_pow_vjp, deriv="y·x^(y-1), x^y·log(x)",
        partials=("{1}·{0}^({1}-1)", "{0}^{1}·log({0})"),
        doc="x to the power y (also x ^ y and x ** y)", symbol="^", domain=("pos", "real"),
@@ -106,12 +106,13 @@ defop("atan2", sig="y, x", forward=np.arctan2, shape=broadcast_shape, vjp=_atan2
       scalar=math.atan2)
 
 # comparisons and logic: boolean results, not differentiable
-for _name, _fn, _sym, _s in [("lt", np.less, "<", operator.lt), ("le", np.less_equal, "≤", operator.le),
-                             ("gt", np.greater, ">", operator.gt), ("ge", np.greater_equal, "≥", operator.ge),
-                             ("eq", np.equal, "==", operator.eq), ("ne", np.not_equal, "≠", operator.ne)]:
+for _name, _fn, _sym, _s, _infix in [
+        ("lt", np.less, "<", operator.lt, "<"), ("le", np.less_equal, "≤", operator.le, "<="),
+        ("gt", np.greater, ">", operator.gt, ">"), ("ge", np.greater_equal, "≥", operator.ge, ">="),
+        ("eq", np.equal, "==", operator.eq, "=="), ("ne", np.not_equal, "≠", operator.ne, "!=")]:
     binary(_name, forward=_fn, vjp=None, deriv="not differentiable", partials=(),
            doc=f"comparison x {_sym} y (boolean)", symbol=_sym,
-           scalar=_s, dtype="bool")
+           scalar=_s, dtype="bool", infix=_infix)
 binary("logical_and", forward=np.logical_and, vjp=None, deriv="not differentiable", partials=(),
        doc="x and y (booleans)", symbol="and",
        dtype="bool", scalar=lambda x, y: bool(x and y))

@@ -12,7 +12,8 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
 
 
-def unary(name, *, forward, dfdx, deriv, doc, domain="real", scalar=None, sig="x", symbol=None):
+def unary(name, *, forward, dfdx, deriv, doc, domain="real", scalar=None, sig="x", symbol=None,
+          infix=None):
     """An elementwise op whose derivative is `dfdx(x, out)` (a graph), or None
     for a zero derivative (sign, floor…)."""
     if dfdx is None:
@@ -21,7 +22,8 @@ def unary(name, *, forward, dfdx, deriv, doc, domain="real", scalar=None, sig="x
         vjp = lambda g, out, x, **kw: (g * dfdx(x, out, **kw),)  # noqa: E731
     return defop(name, sig=sig, forward=forward, shape=same_shape, vjp=vjp, doc=doc, deriv=deriv,
                  partials=(partial_of_x(deriv),), domain=(domain,), family="elementwise",
-                 scalar=scalar, elementwise=True, symbol=symbol or name, batch="elementwise")
+                 scalar=scalar, elementwise=True, symbol=symbol or name, batch="elementwise",
+                 infix=infix)
 
 
 def _sigmoid(x):
@@ -130,7 +132,7 @@ unary("round", forward=_np_round, dfdx=None, deriv="0", doc="round half to even 
       scalar=lambda x: float(round(x)))
 unary("neg", forward=np.negative, dfdx=lambda x, out: -1.0, deriv="-1", doc="unary minus: -x",
       symbol="−",
-      scalar=lambda x: -x)
+      scalar=lambda x: -x, infix="neg")
 
 
 def _clip_vjp(g, out, x, lo, hi):

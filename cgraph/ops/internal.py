@@ -85,7 +85,8 @@ defop("sum_to", sig="x, shape:shape", forward=sum_to, shape=lambda s, shape: tup
                       {"shapes": [(2, 3)], "attrs": {"shape": []}}]}, family="internal")
 defop("zeros_like", sig="x", forward=np.zeros_like, shape=lambda s: s[0],
       vjp=lambda g, out, x: (None,),
-      doc="zeros of x's shape", deriv="0", dtype="float", batch="direct", family="internal")
+      doc="zeros of x's shape", deriv="0", dtype="float", batch="direct", family="internal",
+      scalar=lambda x: 0.0)
 defop("matrix_transpose", jvp="linear", sig="x", forward=lambda x: np.swapaxes(x, -1, -2),
       shape=lambda s: s[0][:-2] + (s[0][-1], s[0][-2]) if len(s[0]) >= 2 else _rank2(s[0]),
       vjp=lambda g, out, x: (F.matrix_transpose(g),), doc="swap the last two axes",

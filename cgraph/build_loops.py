@@ -200,6 +200,7 @@ def loop_task(b, st, rng=None):
         both = Body(bg, None, xins, caps, outs + [cond]).optimised()
         body = Body(bg, None, both.carries, both.captures, both.outs[:-1])
         test = Body(bg, None, both.carries, both.captures, both.outs[-1:])
+        body.shared = test.shared = True  # one graph: fusing one would renumber the other
         loop = g.add("while", [pack(g, xs, shapes)] + [cap_outer[k] for k in keep],
                      {"body": body, "cond": test, "limit": b.max_iterations}, st.span)
         values = unpack(g, loop, shapes)

@@ -29,11 +29,12 @@ class Body:
     input nothing reads)."""
 
     __slots__ = ("graph", "index", "carries", "captures", "outs", "_plan", "_scalar", "twin",
-                 "memo", "compiled_loops")
+                 "memo", "compiled_loops", "shared")
 
     def __init__(self, graph, index, carries, captures, outs):
         self.graph, self.index, self.carries = graph, index, list(carries)
         self.captures, self.outs, self._plan = list(captures), list(outs), None
+        self.shared = False  # its graph is another body's too (a while's condition)
         self._scalar = False  # not worked out yet
         # twin: a backward pass also runs this loop keeping every carry; the loop
         # without history then keeps them too, and hands them over (`memo`)
@@ -128,9 +129,21 @@ class Body:
         return out
 
     def plan(self):
+        """The body's run plan, made at its first run: elementwise fusion joins the
+        body's other passes then, as a static graph's last pass, once every
+        derivative of the body has been taken (a fused node has no VJP)."""
         if self._plan is None:
             from .execute import Plan
+            from .optimize import fuse
 
+            if not self.shared:
+                moved = fuse.run(self.graph, self.outs)
+                if moved:
+                    m = lambda i: None if i is None else moved.get(i, i)  # noqa: E731
+                    self.index, self.outs = m(self.index), [m(i) for i in self.outs]
+                    self.carries = [m(i) for i in self.carries]
+                    self.captures = [m(i) for i in self.captures]
+                    self._scalar = False
             self._plan = Plan(self.graph, self.outs)
         return self._plan
 
@@ -520,9 +533,9 @@ def _test_while() -> list:
     wobble = bg.add("mul", [bg.add("sin", [bg.add("mul", [c, x])]), bg.const(0.01)])
     out = bg.add("add", [bg.add("mul", [x, bg.const(0.5)]), wobble])
     test = bg.add("gt", [x, bg.const(0.2)])
-    return [{"shapes": [(), ()], "attrs": {"body": Body(bg, None, [x], [c], [out]),
-                                          "cond": Body(bg, None, [x], [c], [test]),
-                                          "limit": 1000}}]
+    body, cond = Body(bg, None, [x], [c], [out]), Body(bg, None, [x], [c], [test])
+    body.shared = cond.shared = True
+    return [{"shapes": [(), ()], "attrs": {"body": body, "cond": cond, "limit": 1000}}]
 
 
 def _batch_loop(b, node, args):

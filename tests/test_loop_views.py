@@ -99,3 +99,25 @@ def test_a_while_node_and_its_reverse_loop_are_drawn_and_explained(tmp_path):
     assert r.code == 0, r.stderr
     assert "The while loop at line 3: its body once" in r.stdout
     assert "x′ = 0.5 × t2 = 1.5" in r.stdout   # (2 + 2/2) / 2
+
+
+def test_fusion_runs_inside_a_loop_body(tmp_path):
+    """A body over big tensors gets the static graph's elementwise fusion when it
+    first runs (after every derivative was taken): same numbers as eager mode."""
+    src = ("input v: [300000]\nx = v\nfor i in range(20):\n"
+           "    x = tanh(x * 0.9 + 0.05) * 0.99 + sin(x) * 0.01\nY = sum(x * x)\n")
+    v = np.linspace(-1, 1, 300_000)
+    p = Program(src)
+    c = p.compiled({"v": v}, grad=True)
+    value, grads = p.gradients({"v": v})
+    bodies = [n.attrs["body"] for n in c.graph.nodes if n.op.name == "loop"]
+    assert bodies and any(any(m.op.name == "fused" for m in b.graph.nodes) for b in bodies)
+    ev, eg = Program(src, mode="eager").gradients({"v": v})
+    np.testing.assert_allclose(value, ev, rtol=1e-12)
+    np.testing.assert_allclose(grads["v"], eg["v"], rtol=1e-10, atol=1e-15)
+    path = tmp_path / "big.cg"
+    path.write_text(src)
+    np.save(tmp_path / "v.npy", v)
+    r = cli("grad", str(path), f"v=@{tmp_path / 'v.npy'}", "--explain")
+    assert r.code == 0, r.stderr
+    assert "ran fused" in r.stdout

@@ -30,6 +30,11 @@ def sections(ex, digits: int) -> list:
             continue
         body = node.attrs["body"]
         bg = body.graph
+        if any(n.op.name == "fused" for n in bg.nodes):  # fused when it ran: no VJP per op
+            out.append({"line": getattr(node.span, "line", 0), "title": _title(node)[:1] + [
+                "  (its body ran fused — elementwise regions as one op — so it is not "
+                "explained op by op)"], "steps": []})
+            continue
         feed, labels = _first_step(ex, node, body)
         steps = []
         named = {}

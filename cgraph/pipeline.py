@@ -93,13 +93,15 @@ def new_graph(program, feed: Optional[dict] = None):
 
 
 def build(program, feed: Optional[dict] = None, shapes: Optional[dict] = None,
-          quiet: bool = False):
+          quiet: bool = False, values_only: bool = False):
     """The program's graph: eager on `feed`'s values, or static for these input shapes.
-    `quiet`: the caller holds `np.errstate(all="ignore")`, the graph's ops need not."""
+    `quiet`: the caller holds `np.errstate(all="ignore")`, the graph's ops need not;
+    `values_only`: see `Graph.values_only`."""
     from .build import Builder
 
     g = new_graph(program, feed)
     g.quiet = quiet
+    g.values_only = values_only and feed is not None
     Builder(program.ast, g, {} if feed is not None else dict(shapes or {}),
             program.max_iterations, max_depth=program.max_depth).build()
     return g
@@ -435,7 +437,8 @@ def front(program, *, feed: Optional[dict] = None, shapes: Optional[dict] = None
 
 def _front(program, feed, shapes, given, of, grad, jacobian, wrt, all_names,
            values_only=False) -> Compiled:
-    g = build(program, feed=feed, shapes=shapes, quiet=feed is not None)
+    g = build(program, feed=feed, shapes=shapes, quiet=feed is not None,
+              values_only=values_only)
     try:
         return _differentiated(program, g, given, of, grad, jacobian, wrt, all_names, values_only)
     finally:

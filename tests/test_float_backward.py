@@ -13,12 +13,15 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import cgraph
 from cgraph import float_backward
 from cgraph import registry as R
 from cgraph.autodiff import backward
 from cgraph.ir import Graph
+
+from strategies import programs
 
 #: elementwise differentiable ops whose arguments are all tensors (a node with
 #: attributes keeps the graph backward)
@@ -159,3 +162,84 @@ def test_static_gradients_and_eager_runs_keep_the_graph():
     value, grads = cgraph.compile(src).gradients(feed)
     _, eager = cgraph.compile(src, mode="eager").gradients(feed)
     assert math.isclose(float(grads["x0"]), float(eager["x0"]), rel_tol=1e-12)
+
+
+# ============================================ eager loops of simple assignments
+LOOPS = [
+    # the loop variable read, assigned, unread, read after the loop, nested, empty
+    ("input x\nfor i in range(5):\n    x = x * 0.9 + i\n", {"x": 1.0}),
+    ("input x\nfor i in range(5):\n    i = x * 2\n    x = x + i\ny = x + i\n", {"x": 1.0}),
+    ("input x\nfor i in range(5):\n    x = x * x - 0.5\ny = x * i\n", {"x": 0.3}),
+    ("input x\nfor i in range(3):\n    for j in range(4):\n        x = x * 0.5 + j\n    x = x + i\n"
+     "y = x * i * j\n", {"x": 1.0}),
+    ("input x\ny = x\nfor i in range(0):\n    y = y * 2\nz = y + 1\n", {"x": 1.0}),
+    ("input x\ns = 1\nfor i in range(4):\n    s *= x\n    t = s - x\ny = s + t\n", {"x": 1.5}),
+    ("def f(t):\n    for k in range(3):\n        t = sin(t) + k\n    return t\ninput x\ny = f(x)\n",
+     {"x": 0.2}),
+]
+
+
+@pytest.mark.parametrize("src, feed", LOOPS)
+def test_loops_of_simple_assignments_keep_their_values_and_names(src, feed):
+    prog = cgraph.compile(src, mode="eager")
+    r = prog.run(feed, grad=True, all_names=True)
+    value, grads = prog.gradients(feed)
+    assert _same(value, r.outputs[r.output])
+    for n in grads:
+        assert _same(grads[n], r.gradients[n]), n
+    static = cgraph.compile(src).run(feed, grad=True, all_names=True)
+    assert list(r.graph.names) == list(static.graph.names)  # the order --all prints
+    for n, i in static.graph.names.items():
+        assert math.isclose(float(r.values[r.graph.names[n]]), float(static.values[i]),
+                            rel_tol=1e-12), n
+
+
+def test_an_error_in_a_loop_of_simple_assignments_says_where():
+    src = "input u: [2]\ninput v: [3]\nx = u\nfor i in range(4):\n    x = x * 2\n    w = x + v\n"
+    with pytest.raises(cgraph.CgraphError) as exc:
+        cgraph.compile(src, "f.cg", mode="eager").gradients({"u": [1.0, 2.0], "v": [1.0, 2, 3]})
+    text = str(exc.value)
+    assert "f.cg:6:9" in text and "at i = 0" in text and "w = x + v" in text, text
+    src = "input x\nfor i in range(4):\n    x = x * 2 + nope\n"
+    with pytest.raises(cgraph.CgraphError) as exc:
+        cgraph.compile(src, "f.cg", mode="eager").gradients({"x": 1.0})
+    assert "f.cg:3:17" in str(exc.value) and "nope" in str(exc.value), str(exc.value)
+
+
+def test_the_loop_limit_counts_fast_iterations():
+    src = "input x\nfor i in range(30):\n    for j in range(30):\n        x = x * 0.99\n"
+    prog = cgraph.compile(src, mode="eager", max_iterations=500)
+    with pytest.raises(cgraph.CgraphError) as exc:
+        prog.gradients({"x": 1.0})
+    assert "more than 500 iterations" in str(exc.value)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs(derivatives=True, prints=False, asserts=False))
+def test_random_programs_gradients_are_the_graph_backwards(case):
+    src, inputs = case
+    prog = cgraph.compile(src, "<random>", mode="eager")
+    try:
+        r = prog.run(inputs, grad=True)
+    except cgraph.CgraphError as exc:
+        with pytest.raises(cgraph.CgraphError) as again:
+            prog.gradients(inputs)
+        assert str(again.value) == str(exc), src
+        return
+    value, grads = prog.gradients(inputs)
+    assert _same(value, r.outputs[r.output]), src
+    assert list(grads) == list(r.gradients), src
+    for n in grads:
+        assert _same(grads[n], r.gradients[n]), f"d/d{n}\n{src}"
+
+
+def test_a_run_records_every_iteration_as_before():
+    """Only a values-only call (gradients) leaves out the unread loop variable's
+    constants and makes a loop body's numbers once; run(), draw and --explain see
+    every node of every iteration."""
+    src = "input x0\nx = x0\nfor i in range(3):\n    x = sin(x)*0.999 + 0.1\n"
+    r = cgraph.compile(src, mode="eager").run({"x0": 0.5}, grad=True)
+    forward = [n.op.name for n in r.graph.nodes[:2 + 6 * 3]]
+    assert forward == ["input", "const"] + ["const", "sin", "const", "mul", "const", "add"] * 3
+    assert [n.attrs["value"] for n in r.graph.nodes[2:20:6]] == [0.0, 1.0, 2.0]

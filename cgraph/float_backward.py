@@ -4,8 +4,9 @@ An eager run has every forward value already; when only the gradients' values
 are wanted (`Program.gradients`), adding the backward graph node by node
 (`autodiff.backward`) costs more than the arithmetic. Here the same walk runs
 on floats: each node's cotangents come from its op's VJP in the registry,
-traced once into a Python-float function (`scalar_vjp`), and accumulate in
-the same order, so the numbers are those of the graph backward. Anything the
+traced once (per op and set of live inputs) into closures of the ops' own
+Python-float rules, and accumulate in the same order with the same add, so
+the numbers are those of the graph backward. Anything the
 float rules cannot do (a non-scalar, attributes, an op without a float rule,
 log(0)) returns None and the caller builds the graph backward as before.
 """
@@ -18,8 +19,7 @@ import numpy as np
 from . import registry as R
 from .notation import Sym
 
-_F64 = np.float64
-_RULES: dict = {}  # (op name, which inputs are live) -> float VJP, or None: not traceable
+_RULES: dict = {}  # (op name, which inputs are live) -> its specs (`_specs`), or None
 _BY_OP: dict = {}  # op name -> its specs by live inputs (bit k: input k), <= 2 inputs
 
 

@@ -22,7 +22,7 @@ from .ast_walk import bound_names, children, derivative_targets
 from .build_deps import freeze, leaves_only, unknown_dim
 from .build_loops import INDEX, static_for, static_while
 from .autodiff import backward, forward, jacobian_rows
-from .eager_exprs import assign as eager_assign
+from .eager_exprs import assign as eager_assign, iterations
 from .errors import CgraphError, Diagnostic, OverLimit, nearest
 from .records import Record
 from .ir import Graph
@@ -430,17 +430,7 @@ class Builder:
             return
         if not self.g.eager and (yield static_for(self, st, rng)):
             return  # a loop node (cgraph.loops), or unrolled from its body
-        self.loops.append([st.var, None])
-        try:
-            for i in rng:
-                self.loops[-1][1] = i
-                self.count_iteration(st.span)
-                self.scopes[-1][st.var] = self.g.const(float(i), st.span)
-                if self.top:
-                    self.name_value(st.var, self.scopes[-1][st.var])
-                yield self.exec_block(st.body)
-        finally:
-            self.loops.pop()
+        yield iterations(self, st, rng, TABLES)  # unrolled (static) or run (eager)
 
     def count_iteration(self, span) -> None:
         """The limit holds for the whole run: nested loops multiply their counts."""

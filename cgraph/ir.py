@@ -78,6 +78,9 @@ class Graph:
         self._random_calls = 0
         self.held = 0                      # bytes of the values above (own buffers only)
         self.quiet = False                 # True only inside np.errstate(all="ignore")
+        # eager: only the run's values are wanted (`Program.gradients`), not a graph to
+        # draw or explain: the builder may leave out nodes nothing reads
+        self.values_only = False
         # eager float64: a scalar op on scalar values runs its Python-float rule (`scalar`,
         # as a static scalar plan does) instead of its NumPy forward
         self.scalars = eager and self.float_dtype == np.float64 and \
@@ -212,12 +215,21 @@ class Graph:
     def const(self, value, span: Optional[Span] = None) -> int:
         """A constant node; floats take the graph's dtype (float32 stays float32)."""
         if value.__class__ is float and self.scalars:  # a number of an eager program
-            node = Node(len(self.nodes), _CONST, (), {"value": np.asarray(value)}, (),
-                        "float64", span or self.span, None, self.scope)
-            self.nodes.append(node)
-            self.values.append(node.attrs["value"])
+            nodes = self.nodes
+            node = _new(Node)
+            node.id = i = len(nodes)
+            node.op = _CONST
+            node.inputs = ()
+            node.attrs = {"value": np.asarray(value)}
+            node.shape = ()
+            node.dtype = "float64"
+            node.span = span or self.span
+            node.name = None
+            node.scope = self.scope
+            nodes.append(node)
+            self.values.append(_F64(value))  # as the scalar ops' values: read fastest
             self.varies.append(0)
-            return node.id
+            return i
         arr = np.asarray(value)
         dt = arr.dtype
         if dt is not self.float_dtype and dt.kind in "fiu" and dt != self.float_dtype:

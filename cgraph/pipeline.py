@@ -93,13 +93,15 @@ def new_graph(program, feed: Optional[dict] = None):
 
 
 def build(program, feed: Optional[dict] = None, shapes: Optional[dict] = None,
-          quiet: bool = False):
+          quiet: bool = False, values_only: bool = False):
     """The program's graph: eager on `feed`'s values, or static for these input shapes.
-    `quiet`: the caller holds `np.errstate(all="ignore")`, the graph's ops need not."""
+    `quiet`: the caller holds `np.errstate(all="ignore")`, the graph's ops need not;
+    `values_only`: see `Graph.values_only`."""
     from .build import Builder
 
     g = new_graph(program, feed)
     g.quiet = quiet
+    g.values_only = values_only and feed is not None
     Builder(program.ast, g, {} if feed is not None else dict(shapes or {}),
             program.max_iterations, max_depth=program.max_depth).build()
     return g
@@ -226,8 +228,11 @@ def choose_wrt(g, wrt: Optional[Sequence[str]] = None) -> dict:
     return {w: leaves.get(w, g.names.get(w)) for w in wrt}
 
 
-def differentiate(c: Compiled, wrt=None, all_names: bool = False) -> Compiled:
-    """Add the backward graph of c's (scalar) output; record each gradient's node."""
+def differentiate(c: Compiled, wrt=None, all_names: bool = False,
+                  values_only: bool = False) -> Compiled:
+    """Add the backward graph of c's (scalar) output; record each gradient's node.
+    `values_only`: only the gradients' values are wanted; an eager graph of scalars then
+    gets them on Python floats (`cgraph.float_backward`), one constant node each."""
     from .autodiff import backward
 
     g = c.graph
@@ -246,12 +251,35 @@ def differentiate(c: Compiled, wrt=None, all_names: bool = False) -> Compiled:
             if n not in g.leaves and i not in targets.values():
                 targets[n] = i
     g.span = node.span
+    if values_only and g.scalars and _float_gradients(c, g, y, leaves, targets):
+        return c
     grads = backward(g, y, list(targets.values()))
     reach = g.needed([y])
     c.grad_ids = dict(grads)  # every visited node -> its gradient node (drawing)
     for n, i in targets.items():
         (c.leaves if n in leaves else c.inter)[n] = Grad(grads[i], bool(reach[i]))
     return c
+
+
+def _float_gradients(c: Compiled, g, y: int, leaves: dict, targets: dict) -> bool:
+    """c's gradients by `cgraph.float_backward`, each a constant node; False (nothing
+    added) where that cannot run them."""
+    from .float_backward import gradients
+
+    got = gradients(g, y, list(targets.values()))
+    if got is None:
+        return False
+    reach = None
+    for n, i in targets.items():
+        v = got[i]
+        if v is None:  # no cotangent reached it: zeros, connected or not
+            if reach is None:
+                reach = g.needed([y])
+            gr = Grad(g.add("zeros_like", (i,)), bool(reach[i]))
+        else:
+            gr = Grad(g.const(v), True)
+        (c.leaves if n in leaves else c.inter)[n] = gr
+    return True
 
 
 def differentiate_rows(c: Compiled, wrt=None, mode_ad: Optional[str] = None) -> Compiled:
@@ -392,29 +420,33 @@ def make_plan(c: Compiled, keep_all: bool = False) -> Compiled:
 # ---------------------------------------------------------------- assembled
 def front(program, *, feed: Optional[dict] = None, shapes: Optional[dict] = None,
           given: Optional[dict] = None, of: Optional[str] = None, grad: bool = False,
-          jacobian: bool = False, wrt=None, all_names: bool = False) -> Compiled:
+          jacobian: bool = False, wrt=None, all_names: bool = False,
+          values_only: bool = False) -> Compiled:
     """Build, check the given names, choose the output and differentiate.
 
     `feed` (values) builds eagerly; else `shapes` builds a static graph. `given`
     (names -> value or None) is what the caller will supply; None skips the check
-    (drawing a structure, `check --passes`)."""
+    (drawing a structure, `check --passes`). `values_only`: see `differentiate`."""
     if feed is None:
         return _front(program, None, shapes, given, of, grad, jacobian, wrt, all_names)
     import numpy as np
 
     with np.errstate(all="ignore"):  # once for every op an eager build runs
-        return _front(program, feed, shapes, given, of, grad, jacobian, wrt, all_names)
+        return _front(program, feed, shapes, given, of, grad, jacobian, wrt, all_names, values_only)
 
 
-def _front(program, feed, shapes, given, of, grad, jacobian, wrt, all_names) -> Compiled:
-    g = build(program, feed=feed, shapes=shapes, quiet=feed is not None)
+def _front(program, feed, shapes, given, of, grad, jacobian, wrt, all_names,
+           values_only=False) -> Compiled:
+    g = build(program, feed=feed, shapes=shapes, quiet=feed is not None,
+              values_only=values_only)
     try:
-        return _differentiated(program, g, given, of, grad, jacobian, wrt, all_names)
+        return _differentiated(program, g, given, of, grad, jacobian, wrt, all_names, values_only)
     finally:
         g.quiet = False
 
 
-def _differentiated(program, g, given, of, grad, jacobian, wrt, all_names) -> Compiled:
+def _differentiated(program, g, given, of, grad, jacobian, wrt, all_names,
+                    values_only=False) -> Compiled:
     if given is not None:
         check_inputs(program, g, given)
     try:
@@ -429,7 +461,7 @@ def _differentiated(program, g, given, of, grad, jacobian, wrt, all_names) -> Co
         elif jacobian:
             differentiate_rows(c, wrt, jacobian if jacobian in ("forward", "reverse") else None)
         elif grad:
-            differentiate(c, wrt, all_names)
+            differentiate(c, wrt, all_names, values_only)
     except CgraphError as exc:
         raise exc.with_source(program.file, program.source) from None
     return c
@@ -438,10 +470,12 @@ def _differentiated(program, g, given, of, grad, jacobian, wrt, all_names) -> Co
 def compile_graph(program, *, feed: Optional[dict] = None, shapes: Optional[dict] = None,
                   given: Optional[dict] = None, of: Optional[str] = None, grad: bool = False,
                   jacobian: bool = False, wrt=None, all_names: bool = False,
-                  optimize: bool = False, plan: bool = True, keep_all: bool = False) -> Compiled:
-    """The whole pipeline. An eager build (`feed`) has run already: no plan."""
+                  optimize: bool = False, plan: bool = True, keep_all: bool = False,
+                  values_only: bool = False) -> Compiled:
+    """The whole pipeline. An eager build (`feed`) has run already: no plan.
+    `values_only`: only the gradients' values are wanted (see `differentiate`)."""
     c = front(program, feed=feed, shapes=shapes, given=given, of=of, grad=grad,
-              jacobian=jacobian, wrt=wrt, all_names=all_names)
+              jacobian=jacobian, wrt=wrt, all_names=all_names, values_only=values_only)
     if feed is not None:
         return c
     if optimize:

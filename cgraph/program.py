@@ -165,7 +165,7 @@ class Program:
             fast = self._fast_gradients(inputs, of, wrt)
             if fast is not None:
                 return fast
-        r = self.run(inputs, grad=True, of=of, wrt=wrt)
+        r = self._run(inputs, True, of, wrt, False, False, values_only=True)
         return r.outputs[r.output], r.gradients
 
     def fit(self, data, **options):
@@ -196,11 +196,15 @@ class Program:
             keep_all: bool = False) -> Result:
         """`keep_all` keeps the value of every node the outputs, gradients and
         effects need (not only theirs): what the drawing shows on each node."""
+        return self._run(inputs, grad, of, wrt, all_names, keep_all)
+
+    def _run(self, inputs, grad, of, wrt, all_names, keep_all, values_only=False) -> Result:
+        """`run`; `values_only`: only values are wanted (no backward graph to draw or explain)."""
         inputs, of, wrt = api_arguments(inputs, of, wrt)
         feed = self.feed(inputs)
         try:
             if self.mode == "eager":
-                c = self._eager(feed, grad, of, wrt, all_names)
+                c = self._eager(feed, grad, of, wrt, all_names, values_only=values_only)
                 return result_of(c, c.graph.values)
             c = self._static(feed, grad, of, wrt, all_names, keep_all)
             return result_of(c, self.execute(c, feed))
@@ -311,11 +315,12 @@ class Program:
         return c
 
     @without_gc
-    def _eager(self, feed, grad, of, wrt, all_names, jacobian=False):
+    def _eager(self, feed, grad, of, wrt, all_names, jacobian=False, values_only=False):
         from . import pipeline
 
         return pipeline.compile_graph(self, feed=feed, given=feed, of=of, grad=grad,
-                                      jacobian=jacobian, wrt=wrt, all_names=all_names)
+                                      jacobian=jacobian, wrt=wrt, all_names=all_names,
+                                      values_only=values_only)
 
     def _fast_gradients(self, inputs, of, wrt):
         """The hot path of `gradients` for a cached static plan: no Result object."""

@@ -92,10 +92,14 @@ class AstBuilder:
 
     # -- atoms
     def name(self, c):
-        return A.Name(_name(c[0]), _span(c[0]))
+        t = c[0]
+        s = str(t)
+        return A.Name(s if s.isascii() else _name(s),
+                      Span(CONTEXT.file, t.line, t.column, t.end_line, t.end_column))
 
     def number(self, c):
-        return A.Num(float(c[0]), _span(c[0]))
+        t = c[0]
+        return A.Num(float(t), Span(CONTEXT.file, t.line, t.column, t.end_line, t.end_column))
 
     def string(self, c):
         return A.Str(_unescape(str(c[0])[1:-1]), _span(c[0]))
@@ -109,7 +113,7 @@ class AstBuilder:
     # -- operators
     def chain(self, c):
         rest = tuple(c[2::2])
-        return A.Chain(c[0], tuple(str(op) for op in c[1::2]), rest, _join(c[0].span, rest[-1].span))
+        return A.Chain(c[0], tuple(map(str, c[1::2])), rest, _join(c[0].span, rest[-1].span))
 
     or_test = and_test = arith = term = chain
 

@@ -30,7 +30,8 @@ class _Shape:
 
 
 def _span(tok) -> Span:
-    return Span(CONTEXT.file, tok.line, tok.column, tok.end_line, tok.end_column)
+    # a token the callbacks see never spans lines: it ends where its text does
+    return Span(CONTEXT.file, tok.line, tok.column, tok.line, tok.column + len(tok))
 
 
 def _join(a: Span, b: Span) -> Span:
@@ -94,12 +95,14 @@ class AstBuilder:
     def name(self, c):
         t = c[0]
         s = str(t)
+        line, col = t.line, t.column
         return A.Name(s if s.isascii() else _name(s),
-                      Span(CONTEXT.file, t.line, t.column, t.end_line, t.end_column))
+                      Span(CONTEXT.file, line, col, line, col + len(s)))
 
     def number(self, c):
         t = c[0]
-        return A.Num(float(t), Span(CONTEXT.file, t.line, t.column, t.end_line, t.end_column))
+        line, col = t.line, t.column
+        return A.Num(float(t), Span(CONTEXT.file, line, col, line, col + len(t)))
 
     def string(self, c):
         return A.Str(_unescape(str(c[0])[1:-1]), _span(c[0]))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["Token", "Tables", "Tree"]
+__all__ = ["LineToken", "Token", "Tables", "Tree"]
 
 
 class Token(str):
@@ -60,6 +60,29 @@ class Token(str):
     __hash__ = str.__hash__
 
 
+class LineToken(Token):
+    """A token that does not span lines (the fast parse's): where it ends
+    follows from its text, so the lexer stores four fields, not eight."""
+
+    __slots__ = ()
+
+    @property
+    def value(self):
+        return str.__str__(self)
+
+    @property
+    def end_line(self):
+        return self.line
+
+    @property
+    def end_column(self):
+        return self.column + len(self)
+
+    @property
+    def end_pos(self):
+        return self.start_pos + len(self)
+
+
 class Tree:
     """A rule's value when the callbacks have no method for it: here only
     the `_rule` helpers that a parent splices in."""
@@ -93,6 +116,7 @@ class Tables:
     child); `gotos[state]`: nonterminal -> next state."""
 
     Token = Token
+    LineToken = LineToken
 
     def __init__(self, data: dict, callbacks):
         _check(type(data) is dict, "not an object")
@@ -267,6 +291,12 @@ def _callback(callbacks, name: str, expand1: bool, filt):
                 return left2
         elif len(include) == 2 and not ea and more[0][1]:   # `x: y __x_star`
             b = more[0][0]
+            if expand1:
+                def head1(c):
+                    out = [c[a]]
+                    out += c[b].children
+                    return out[0] if len(out) == 1 else inner(out)
+                return head1
 
             def head(c):
                 out = [c[a]]

@@ -69,7 +69,7 @@ def _lex(eng, text: str):
     tappend, vappend = types.append, vals.append
     newline, ignore = eng.newline_types, eng.ignore_types
     keywords = eng.keywords
-    Tok, new_str = eng.Token, str.__new__
+    Tok, Short, new_str = eng.Token, eng.LineToken, str.__new__
     pos, line, bol, end = 0, 1, 0, len(text)
     while pos < end:
         m = match(text, pos)
@@ -88,20 +88,27 @@ def _lex(eng, text: str):
             vappend(value)
             pos = npos
             continue
-        sline, scol = line, start - bol + 1
-        if ty in newline:
-            n = value.count("\n")
-            if n:
-                line += n
-                bol = start + value.rindex("\n") + 1
         pos = npos
+        if ty in newline and "\n" in value:
+            sline, scol = line, start - bol + 1
+            line += value.count("\n")
+            bol = start + value.rindex("\n") + 1
+            if ty in ignore:
+                continue
+            if ty in keywords:
+                ty = keywords[ty].get(value, ty)
+            t = new_str(Tok, value)        # Token(ty, value, ...), without its call
+            t.type, t.value, t.start_pos, t.line, t.column = ty, value, start, sline, scol
+            t.end_line, t.end_column, t.end_pos = line, npos - bol + 1, npos
+            tappend(ty)
+            vappend(t)
+            continue
         if ty in ignore:
             continue
         if ty in keywords:
             ty = keywords[ty].get(value, ty)
-        t = new_str(Tok, value)            # Token(ty, value, ...), without its call
-        t.type, t.value, t.start_pos, t.line, t.column = ty, value, start, sline, scol
-        t.end_line, t.end_column, t.end_pos = line, npos - bol + 1, npos
+        t = new_str(Short, value)          # LineToken(ty, value, ...), without its call
+        t.type, t.start_pos, t.line, t.column = ty, start, line, start - bol + 1
         tappend(ty)
         vappend(t)
     return types, vals
@@ -110,6 +117,7 @@ def _lex(eng, text: str):
 def _run(eng, types: list, vals: list, source: str):
     actions, gotos, end_state, units = eng.actions, eng.gotos, eng.end, eng.units
     programs = eng.programs
+    new_borrow_pos = eng.Token.new_borrow_pos
     ss, vs = [eng.start], []
 
     def feed(seg_t, seg_v, at_end=False):
@@ -229,7 +237,7 @@ def _run(eng, types: list, vals: list, source: str):
                 return None
         elif ty in SOFT:
             if not (stmt_start and i < n and types[i] in NAMEISH):
-                t = t.new_borrow_pos("NAME", t.value, t)
+                t = new_borrow_pos("NAME", t.value, t)
                 ty = "NAME"
         stmt_start = ty == "SEMICOLON" or (ty == "COLON" and not brackets)
         last_type = ty

@@ -22,7 +22,7 @@ from .layout import CLOSES, NAMEISH, OPENS, SOFT
 __all__ = ["parse_clean", "unit_run"]
 
 _MAX_KEY_STACK = 64        # deeper stacks at a line's start are parsed, not replayed
-_MAX_PROGRAMS = 4096       # recorded line shapes kept per parser
+MAX_LINE_SHAPES = 4096       # recorded line shapes kept per parser
 
 
 class _Give(Exception):
@@ -170,7 +170,7 @@ def _run(eng, types: list, vals: list, source: str):
         prog = programs.get(key)
         if prog is None:
             ops = feed(seg_t, seg_v)
-            if len(programs) >= _MAX_PROGRAMS:
+            if len(programs) >= MAX_LINE_SHAPES:
                 programs.clear()
             programs[key] = (tuple(ops), tuple(ss))
             return

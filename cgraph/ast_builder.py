@@ -30,7 +30,8 @@ class _Shape:
 
 
 def _span(tok) -> Span:
-    return Span(CONTEXT.file, tok.line, tok.column, tok.end_line, tok.end_column)
+    # a token the callbacks see never spans lines: it ends where its text does
+    return Span(CONTEXT.file, tok.line, tok.column, tok.line, tok.column + len(tok))
 
 
 def _join(a: Span, b: Span) -> Span:
@@ -92,10 +93,16 @@ class AstBuilder:
 
     # -- atoms
     def name(self, c):
-        return A.Name(_name(c[0]), _span(c[0]))
+        t = c[0]
+        s = str(t)
+        line, col = t.line, t.column
+        return A.Name(s if s.isascii() else _name(s),
+                      Span(CONTEXT.file, line, col, line, col + len(s)))
 
     def number(self, c):
-        return A.Num(float(c[0]), _span(c[0]))
+        t = c[0]
+        line, col = t.line, t.column
+        return A.Num(float(t), Span(CONTEXT.file, line, col, line, col + len(t)))
 
     def string(self, c):
         return A.Str(_unescape(str(c[0])[1:-1]), _span(c[0]))
@@ -109,7 +116,7 @@ class AstBuilder:
     # -- operators
     def chain(self, c):
         rest = tuple(c[2::2])
-        return A.Chain(c[0], tuple(str(op) for op in c[1::2]), rest, _join(c[0].span, rest[-1].span))
+        return A.Chain(c[0], tuple(map(str, c[1::2])), rest, _join(c[0].span, rest[-1].span))
 
     or_test = and_test = arith = term = chain
 

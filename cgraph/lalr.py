@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["Token", "Tables", "Tree"]
+__all__ = ["LineToken", "Token", "Tables", "Tree"]
 
 
 class Token(str):
@@ -60,6 +60,29 @@ class Token(str):
     __hash__ = str.__hash__
 
 
+class LineToken(Token):
+    """A token that does not span lines (the fast parse's): where it ends
+    follows from its text, so the lexer stores four fields, not eight."""
+
+    __slots__ = ()
+
+    @property
+    def value(self):
+        return str.__str__(self)
+
+    @property
+    def end_line(self):
+        return self.line
+
+    @property
+    def end_column(self):
+        return self.column + len(self)
+
+    @property
+    def end_pos(self):
+        return self.start_pos + len(self)
+
+
 class Tree:
     """A rule's value when the callbacks have no method for it: here only
     the `_rule` helpers that a parent splices in."""
@@ -93,6 +116,7 @@ class Tables:
     child); `gotos[state]`: nonterminal -> next state."""
 
     Token = Token
+    LineToken = LineToken
 
     def __init__(self, data: dict, callbacks):
         _check(type(data) is dict, "not an object")
@@ -166,6 +190,7 @@ class Tables:
             gotos.append(gos)
         self.actions, self.gotos = actions, gotos
         self.units: dict = {}   # (state below, state, terminal) -> state after its unit rules
+        self.programs: dict = {}  # a line's (stack, types) -> its recorded actions (cgraph.parse_fast)
 
     def tokens(self, text: str, on_error):
         """The tokens of `text` (as lark's basic lexer makes them). At a
@@ -241,9 +266,45 @@ def _callback(callbacks, name: str, expand1: bool, filt):
             a, b = idx
             return lambda c: user([c[a], c[b]])
         return lambda c: user([c[i] for i in idx])
+    user = f
+    if append_none == 0 and not any(n for _, _, n in include) and len(include) >= 2:
+        # the shapes of lark's `x (op y)*` helpers, without the general loop below
+        (a, ea, _), *more = include
+        if ea and not any(e for _, e, _ in more):      # `__x_star: __x_star op y`
+            rest = tuple(i for i, _, _ in more)
+            if len(rest) == 1:
+                b, = rest
+
+                def left(c):
+                    out = c[a].children     # left recursion: take the list over, no copy
+                    out.append(c[b])
+                    return user(out)
+                return left
+            if len(rest) == 2:
+                b, d = rest
+
+                def left2(c):
+                    out = c[a].children
+                    out.append(c[b])
+                    out.append(c[d])
+                    return user(out)
+                return left2
+        elif len(include) == 2 and not ea and more[0][1]:   # `x: y __x_star`
+            b = more[0][0]
+            if expand1:
+                def head1(c):
+                    out = [c[a]]
+                    out += c[b].children
+                    return out[0] if len(out) == 1 else inner(out)
+                return head1
+
+            def head(c):
+                out = [c[a]]
+                out += c[b].children
+                return user(out)
+            return head
     steps = tuple((i, e, n) for i, e, n in include)
     tail = [None] * append_none
-    user = f
 
     def filtered(children):
         out = []

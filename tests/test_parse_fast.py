@@ -102,3 +102,29 @@ def test_random_programs(case):
 def test_hostile_sources(case):
     fast, careful = _both(case[0])
     assert fast == careful
+
+
+def test_repeated_line_shapes_replay_to_the_same_ast():
+    # each line shape is recorded once per stack and replayed after: at the top
+    # level, inside blocks, after a dedent, with soft keywords in both roles
+    block = "x = x * 1.01 + 0.5\ny = sin(x) + y\ninput = y - 1\n"
+    source = ("input x\ny = 1\n" + block * 3
+              + "def f(a):\n    " + block.replace("\n", "\n    ").rstrip() + "\n    return a\n"
+              + "for i in range(3):\n    if i < 1:\n        " + block.replace("\n", "\n        ").rstrip()
+              + "\n    " + block.replace("\n", "\n    ").rstrip() + "\n" + block * 2 + "output y\n")
+    fast, careful = _both(source)
+    assert fast == careful and not isinstance(fast, tuple)
+    assert _clean(source)[0] is not None
+    # a replayed line whose callback reports: the careful parse words it
+    fast, careful = _both("x = a.t\ny = b.t\n")
+    assert fast == careful and isinstance(fast, tuple) and fast[1].count("unknown attribute") == 2
+
+
+def test_recorded_line_shapes_are_bounded(monkeypatch):
+    from cgraph import parse_fast
+
+    monkeypatch.setattr(parse_fast, "MAX_LINE_SHAPES", 10)
+    source = "\n".join("x = " + "+".join(["a"] * k) for k in range(1, 40)) + "\n" + "y = 1\n" * 3
+    fast, careful = _both(source)
+    assert fast == careful and not isinstance(fast, tuple)
+    assert 0 < len(P._parser().programs) <= 10

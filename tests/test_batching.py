@@ -176,7 +176,7 @@ def test_fallback_ops_are_few():
     runs its body per row: correct, not yet vectorised through the body)."""
     from cgraph.batch.vectorize import loop_ops
 
-    assert loop_ops() == ["print", "scatter_add_like", "loop", "while"]
+    assert loop_ops() == ["print", "index_grad_like", "scatter_add_like", "loop", "while"]
 
 
 def test_failing_row_is_named():

@@ -20,7 +20,7 @@ from . import registry as R
 from . import shape_math as S
 from .ast_walk import bound_names, children, derivative_targets
 from .build_deps import freeze, leaves_only, unknown_dim
-from .build_loops import INDEX, static_for, static_while
+from .build_loops import INDEX, leaf_free, note_derivative, static_for, static_while
 from .autodiff import backward, forward, jacobian_rows
 from .eager_exprs import assign as eager_assign, iterations
 from .errors import CgraphError, Diagnostic, OverLimit, nearest
@@ -275,6 +275,8 @@ class Builder:
         if name in self.dims and top:
             self.error("name", f"'{name}' is a named dim of an input and cannot be reassigned", span)
             return
+        if top and leaf_ok and self.body_depth and leaf_free(g, v):  # a leaf, unrolled: no loop node
+            raise _Abort()
         if top and leaf_ok and not self.body_depth and not g.varies[v] \
                 and g.nodes[v].dtype != "bool" \
                 and g.nodes[v].op.name != "error":
@@ -876,7 +878,7 @@ class Builder:
             return self.poison(e.span)
         if directional:
             return self.directional(e, *args)
-        y, x = args
+        y, x = note_derivative(self, args)
         if e.func == "grad":
             return self.grad(y, x, e)
         if e.func == "jacobian":

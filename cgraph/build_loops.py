@@ -39,12 +39,6 @@ def not_loopable(st, funcs: dict):
             return f"its body has {STATEMENT_WORDS[type(s)]}"
     if any(c.func in ("randn", "rand") for c in calls(body)):
         return "its body draws random numbers: each iteration draws anew"
-    outside = derivative_targets(st.body) - bound_names(st.body) - {getattr(st, "var", None)}
-    if outside:
-        # grad(y, u) of a u from outside counts the paths from u through earlier
-        # iterations too, which a body (one step, u an input) cannot see
-        return f"its body differentiates with respect to '{sorted(outside)[0]}', a value " \
-               "from outside the loop"
     return None
 
 
@@ -68,6 +62,78 @@ def static_for(b, st, rng):
               "while building, or a carried value changes shape"
     record(b.g, st.span, "for", len(rng), "unrolled while building", why)
     return False
+
+
+def aliased(g, bg, init: dict, captured: dict, outs: dict, targets) -> bool:
+    """Whether a carry the body differentiates by (grad(y, x)) is, in some iteration,
+    the very node of another name or a constant: unrolled, grad then follows every
+    use of that one node (or gives zeros), while a loop node's body holds each carry
+    as an input of its own. init: name -> outer node; outs: name -> body node."""
+    ins = set(captured.values()) | {bg.nodes[i].id for i in range(len(bg.nodes))
+                                    if bg.nodes[i].op.name == "input"}
+    others = list(init.values()) + list(captured)
+    for n in targets:
+        if n in init and (not g.varies[init[n]] or others.count(init[n]) > 1):
+            return True
+        if n in outs and (outs[n] in ins or not bg.varies[outs[n]]):
+            return True
+    return False
+
+
+def note_derivative(b, args):
+    """(y, x) of a grad/jacobian/hessian being built; inside a loop body, kept for
+    `through_captures`."""
+    if b.body_depth:
+        b.body_derivs.append(tuple(args))
+    return args
+
+
+def through_captures(g, bg, init: dict, captured: dict, carries: dict, outs: dict, derivs) -> bool:
+    """Whether a derivative by a captured value v (grad(y, v) in the body) reaches y
+    unrolled through paths a loop node's body cuts: y reads a carry or another
+    capture that depends on v (unrolled they are v's descendants; in the body,
+    inputs of their own). carries/outs: name -> body input / body output node."""
+    outer = {c: v for v, c in captured.items()}
+    for y, x in derivs:
+        v = outer.get(x)
+        if v is None:
+            continue
+        need = bg.needed([y])
+        # the carries that depend on v: by their start, then through the steps
+        dep = {n for n in carries if n in init and g.needed([init[n]])[v]}
+        grew = True
+        while grew:
+            grew = False
+            for n, o in outs.items():
+                if n in carries and n not in dep:
+                    reach = bg.needed([o])
+                    if reach[x] or any(reach[carries[m]] for m in dep):
+                        dep.add(n)
+                        grew = True
+        if any(need[carries[n]] for n in dep):
+            return True
+        if any(need[c] and g.needed([w])[v] for w, c in captured.items() if c != x):
+            return True
+    return False
+
+
+def leaf_free(bg, v) -> bool:
+    """Whether body node v depends on no carry and no capture (the index aside):
+    unrolled, a top-level name bound to it would be a leaf."""
+    node = bg.nodes[v]
+    if node.dtype == "bool" or node.op.name == "error":
+        return False
+    seen, stack = set(), [v]
+    while stack:
+        j = stack.pop()
+        if j in seen:
+            continue
+        seen.add(j)
+        n = bg.nodes[j]
+        if n.op.name == "input" and n.name != "#i":
+            return False
+        stack.extend(n.inputs)
+    return True
 
 
 class CaptureScope(dict):
@@ -101,10 +167,14 @@ def loop_task(b, st, rng=None):
     g = b.g
     is_while = rng is None
     var = None if is_while else st.var
+    if var in derivative_targets(st.body):
+        return False  # unrolled, the index is a constant: grad(y, i) is zeros
     read = names_read(st.body) | (names_read([A.ExprStmt(st.cond, st.span)]) if is_while else set())
     for f in b.funcs.values():  # what the functions the body may call read from outside
         read |= names_read(f.body) - set(f.params) - bound_names(f.body)
-    for name in sorted(read):
+    # the index and a name the body binds are not free (bound_anywhere holds only
+    # top-level names, not a function's)
+    for name in sorted(read - bound_names(st.body) - {var}):
         if not b.lookup_value(name) and name not in b.bound_anywhere and name not in b.funcs:
             b.lookup(name, st.span)  # a free name: an implicit input of the program
     assigned = sorted(bound_names(st.body) - {var})
@@ -141,6 +211,7 @@ def loop_task(b, st, rng=None):
     b.g, b.scopes[-1] = bg, inner
     b.globals = inner if top else CaptureScope([outer_globals], capture)
     b.body_depth += 1
+    outer_derivs, b.body_derivs = getattr(b, "body_derivs", None), []
     ok, cond = True, None
     try:
         if is_while:  # the condition, on the carries at the start of an iteration
@@ -154,6 +225,7 @@ def loop_task(b, st, rng=None):
         ok = False
     finally:
         b.body_depth -= 1
+        derivs, b.body_derivs = b.body_derivs, outer_derivs
         b.g, b.scopes[-1], b.globals = g, outer_scope, outer_globals
         g.span = saved[3]
     if len(b.errors) > saved[0]:
@@ -173,6 +245,11 @@ def loop_task(b, st, rng=None):
             if shape is None or None in shape or not dtype.startswith("float") or (
                     n in init and (shape != g.nodes[init[n]].shape or dtype != g.nodes[init[n]].dtype)):
                 ok = False
+    targets = derivative_targets(st.body)
+    if ok and targets:
+        ok = not aliased(g, bg, init, captured, dict(zip(names, outs)), targets)
+    if ok and derivs:
+        ok = not through_captures(g, bg, init, captured, carries, dict(zip(names, outs)), derivs)
     per = b.iterations - saved[1] + 1
     b.iterations, b.last = saved[1], saved[2]
     if not ok:
@@ -203,19 +280,30 @@ def loop_task(b, st, rng=None):
         body.shared = test.shared = True  # one graph: fusing one would renumber the other
         loop = g.add("while", [pack(g, xs, shapes)] + [cap_outer[k] for k in keep],
                      {"body": body, "cond": test, "limit": b.max_iterations}, st.span)
-        values = unpack(g, loop, shapes)
+        parts = [(list(range(len(names))), loop)]
         record(g, st.span, "while", None, "one while node", "a data-dependent trip count",
                _size(body))
     else:
-        body = Body(bg, index, xins, caps, outs).optimised()
-        loop = g.add("loop", [pack(g, xs, shapes)] + [cap_outer[k] for k in keep],
-                     {"body": body, "n": len(rng), "start": float(rng.start),
-                      "step": float(rng.step)}, st.span)
-        values = unpack(g, loop, shapes)
-        record(g, st.span, "for", len(rng), "one loop node",
-               f"over {UNROLL_MAX} iterations: its gradient is a reverse loop", _size(body))
-    for n, v in zip(names, values):
-        b.bind(n, v, st.span, leaf_ok=False)
+        # carried values that never read one another: a loop node each (a value the
+        # output does not need then leaves its inputs unconnected, as unrolled)
+        whole = Body(bg, index, xins, caps, outs).optimised()
+        parts = []
+        for group in carry_groups(whole):
+            need = bg.needed([whole.outs[k] for k in group])
+            cs = [j for j, c in enumerate(whole.captures) if c is not None and need[c]]
+            body = Body(bg, whole.index, [whole.carries[k] for k in group],
+                        [whole.captures[j] for j in cs], [whole.outs[k] for k in group])
+            loop = g.add("loop", [pack(g, [xs[k] for k in group], [shapes[k] for k in group])]
+                         + [cap_outer[keep[j]] for j in cs],
+                         {"body": body, "n": len(rng), "start": float(rng.start),
+                          "step": float(rng.step)}, st.span)
+            parts.append((group, loop))
+        record(g, st.span, "for", len(rng), "one loop node" if len(parts) == 1 else
+               f"{len(parts)} loop nodes (carried values that never read one another)",
+               f"over {UNROLL_MAX} iterations: its gradient is a reverse loop", _size(whole))
+    for group, loop in parts:
+        for k, v in zip(group, unpack(g, loop, [shapes[k] for k in group])):
+            b.bind(names[k], v, st.span, leaf_ok=False)
     if not is_while:
         b.scopes[-1][var] = g.const(float(rng[-1]), st.span)
         if top:
@@ -226,6 +314,28 @@ def loop_task(b, st, rng=None):
 def _size(body) -> int:
     """The body's node count, its inputs and constants included."""
     return sum(body.graph.needed(body.outs))
+
+
+def carry_groups(body: Body) -> list:
+    """The positions of a body's carries, in groups that read one another (through
+    any number of steps); groups in order of their first carry."""
+    parent = list(range(len(body.outs)))
+
+    def root(k):
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    where = {x: k for k, x in enumerate(body.carries) if x is not None}
+    for k, o in enumerate(body.outs):
+        need = body.graph.needed([o])
+        for x, j in where.items():
+            if need[x]:
+                parent[root(j)] = root(k)
+    groups: dict = {}
+    for k in range(len(body.outs)):
+        groups.setdefault(root(k), []).append(k)
+    return sorted(groups.values())
 
 
 def _zeros(shape, g):

@@ -201,12 +201,13 @@ def unpack(g: Graph, v: int, shapes) -> list:
     return out
 
 
-def inline(g: Graph, body: Body, i, xs, cs) -> list:
+def inline(g: Graph, body: Body, i, xs, cs, where=None) -> list:
     """Copy one step of the body into g, on the index i, carries xs and captures
-    cs (node ids of g); return the ids of the new carries."""
+    cs (node ids of g); return the ids of the new carries (`where`, if given, is
+    filled with body node -> g node)."""
     bg = body.graph
     need = bg.needed(body.outs)
-    where = {}
+    where = {} if where is None else where
     for k, b in [(body.index, i)] + list(zip(body.carries, xs)) + list(zip(body.captures, cs)):
         if k is not None:
             where[k] = b
@@ -397,28 +398,61 @@ def _loop_vjp(g, out, x0, *caps, body, n, start, step, history=False):
     return reverse(g, x0, caps, body, hist, n, start, step, history)
 
 
+def row_captures(body, caps, n) -> dict:
+    """{capture position: [body take nodes]} for the captures a body reads only one
+    row at a time (`take(c, i)`, i a scalar) and that hold about a row per step or
+    more: what a reverse loop reads of the forward history and of its cotangent."""
+    g = body.graph
+    need = g.needed(body.outs)
+    where = {c: j for j, c in enumerate(body.captures) if c is not None}
+    out = {j: [] for j in where.values() if caps[j].shape and (
+        caps[j].shape[0] is None or (n is not None and caps[j].shape[0] >= n))}
+    for nd in g.nodes:
+        if not need[nd.id] or nd.op.name == "dim_of":
+            continue
+        for slot, i in enumerate(nd.inputs):
+            j = where.get(i)
+            if j in out:
+                if nd.op.name == "take" and slot == 0 and g.nodes[nd.inputs[1]].shape == ():
+                    out[j].append(nd.id)
+                else:
+                    del out[j]
+    return out
+
+
 def reverse(g, x0, caps, body, hist, n, start, step, history):
     """The cotangents of a loop's inputs (x0, captures) from g, the cotangent of its
     value (of every carry, `history`), by a reverse loop over the history `hist`.
-    n None: a while loop's, whose trip count the history tells when it runs."""
+    n None: a while loop's, whose trip count the history tells when it runs.
+
+    A capture the body reads one row a step (`row_captures`: the history, when the
+    loop is itself a reverse loop differentiated again) gets its cotangent one row
+    a step too: the reverse loop carries the row's cotangent and index and keeps
+    their history, and a scatter-add of the rows makes the capture's cotangent —
+    not a capture-sized sum carried through every step (n² work, and of a size
+    known only when a while has run)."""
     from .autodiff import backward
     from .errors import CgraphError
 
     graph = g.g
     shapes = body.shapes
-    if n is None and start is None and not graph.eager:
-        # the reverse loop of a while, differentiated again in a static graph: its
-        # trip count is known only when it runs, and the generated tests found this
-        # path giving wrong numbers — refused rather than answered wrongly
-        raise CgraphError("a second derivative through a while loop needs eager mode "
-                          "(a static graph cannot differentiate its reverse loop again)",
+    by_row = row_captures(body, caps, n)
+    cap_shapes = [tuple(c.shape) for c in caps]
+    if any(j not in by_row and None in s for j, s in enumerate(cap_shapes)):
+        raise CgraphError("this derivative through a while loop needs eager mode (a static "
+                          "graph cannot carry a value whose size the loop decides)",
                           kind="value", hint="run it with --mode eager")
-    # the reverse body: carries ∂x (one per carried value) and Σ∂c (one per capture)
+    # the reverse body: carries ∂x (one per carried value) and Σ∂c (one per capture
+    # not read by rows), then per take of a row capture that row's cotangent and index
     rb = Graph(dtype=graph.float_dtype.name, max_bytes=graph.max_bytes)
     k = rb.leaf("#k", "input", shape=())
     gxs = [rb.leaf(f"#gx{j}", "input", shape=s) for j, s in enumerate(shapes)]
-    cap_shapes = [tuple(c.shape) for c in caps]
-    gcs = [rb.leaf(f"#gc{j}", "input", shape=s) for j, s in enumerate(cap_shapes)]
+    summed = [j for j in range(len(caps)) if j not in by_row]
+    gcs = [rb.leaf(f"#gc{j}", "input", shape=cap_shapes[j]) for j in summed]
+    takes = [(j, t) for j in sorted(by_row) for t in by_row[j]]
+    row_shapes = [cap_shapes[j][1:] for j, _ in takes]
+    rows_in = [rb.leaf(f"#gr{m}", "input", shape=s) for m, s in enumerate(row_shapes)]
+    idx_in = [rb.leaf(f"#gi{m}", "input", shape=()) for m in range(len(takes))]
     rows = None if n is None else n + 1
     h = rb.leaf("#h", "input", shape=(rows, sum(sizes(shapes))) if len(shapes) > 1
                 else (rows,) + shapes[0])
@@ -431,29 +465,48 @@ def reverse(g, x0, caps, body, hist, n, start, step, history):
         first = rb.const(float(start)) if start is not None else rb.add(
             "sub", (rb.add("dim_of", (h,), {"axis": 0}), rb.const(2.0)))
         ik = rb.add("add", (first, rb.add("mul", (k, rb.const(float(step))))))
-    ys = inline(rb, body, ik, xk, cs)
+    where: dict = {}
+    ys = inline(rb, body, ik, xk, cs, where)
+    copies = [where[t] for _, t in takes]
     y = pack(rb, ys, shapes)
     seed = pack(rb, gxs, shapes)
-    grads = backward(rb, y, xk + cs, seed=seed)
+    grads = backward(rb, y, xk + cs + copies, seed=seed)
     new_gx = [grads[x] for x in xk]
     if history:  # every carry of the history was an output: its cotangent joins here
         row = unpack(rb, rb.add("take", (gh, k)), shapes)
         new_gx = [rb.add("add", (a, b)) for a, b in zip(new_gx, row)]
-    new_gc = [rb.add("add", (a, grads[c])) for a, c in zip(gcs, cs)]
-    rbody = Body(rb, k, gxs + gcs, [h] + cs + ([gh] if history else []),
-                 new_gx + new_gc).optimised()
+    new_gc = [rb.add("add", (a, grads[cs[j]])) for a, j in zip(gcs, summed)]
+    new_rows = [grads[t] for t in copies]
+    new_idx = [rb.add("mul", (rb.nodes[t].inputs[1], rb.const(1.0))) for t in copies]
+    rbody = Body(rb, k, gxs + gcs + rows_in + idx_in, [h] + cs + ([gh] if history else []),
+                 new_gx + new_gc + new_rows + new_idx).optimised()
     # in the outer graph: seed the carries, run the reverse loop, split the result
     last = graph.add("take", (g.id, graph.const(float(n) if n is not None else -1.0))) \
         if history else g.id
-    init = unpack(graph, last, shapes) + [graph.add("zeros_like", (c.id,)) for c in caps]
-    all_shapes = shapes + cap_shapes
+    zeros = lambda s: graph.const(np.zeros(s, graph.float_dtype))  # noqa: E731
+    init = unpack(graph, last, shapes) + [graph.add("zeros_like", (caps[j].id,)) for j in summed] \
+        + [zeros(s) for s in row_shapes] + [zeros(()) for _ in takes]
+    all_shapes = shapes + [cap_shapes[j] for j in summed] + row_shapes + [()] * len(takes)
     rev = graph.add("loop", [pack(graph, init, all_shapes), hist] + [c.id for c in caps]
                     + ([g.id] if history else []),
                     {"body": rbody, "n": n, "start": None if n is None else float(n - 1),
-                     "step": -1.0, "history": False})
-    parts = unpack(graph, rev, all_shapes)
+                     "step": -1.0, "history": bool(takes)})
+    parts = unpack(graph, graph.add("take", (rev, graph.const(-1.0))) if takes else rev,
+                   all_shapes)
+    gcap = dict(zip(summed, parts[len(shapes):len(shapes) + len(summed)]))
+    offsets = np.cumsum([0] + sizes(all_shapes)).tolist()
+    first_row = len(shapes) + len(summed)
+    for m, (j, _) in enumerate(takes):
+        # rows 1… of the history: each step's row cotangent and the row it was read at
+        a, b = offsets[first_row + m], offsets[first_row + m + 1]
+        i = offsets[first_row + len(takes) + m]
+        got = graph.add("index", (rev,), {"items": (("slice", 1, None, None), ("slice", a, b, None))})
+        got = graph.add("reshape", (got,), {"shape": [-1] + list(row_shapes[m])})
+        at = graph.add("index", (rev,), {"items": (("slice", 1, None, None), ("int", i))})
+        part = graph.add("scatter_add_like", (got, at, caps[j].id))
+        gcap[j] = part if j not in gcap else graph.add("add", (gcap[j], part))
     gx0 = pack(graph, parts[:len(shapes)], shapes)
-    return (Sym(graph, gx0),) + tuple(Sym(graph, p) for p in parts[len(shapes):])
+    return (Sym(graph, gx0),) + tuple(Sym(graph, gcap[j]) for j in range(len(caps)))
 
 
 def run_while(x0, *caps, body, cond, limit, history=False):
@@ -559,5 +612,5 @@ defop("while", sig="x, captures:tensors, body:any, cond:any, limit:int, history:
           "while loop: one node)",
       deriv="a reverse loop of the body's VJP over the forward carries, as many steps as ran",
       family="internal", symbol="while", dtype="same", foldable=True, partial_shapes=True,
-      test={"cases": _test_while(), "static_second": False})
+      test={"cases": _test_while()})
 

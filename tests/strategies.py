@@ -18,7 +18,11 @@ A generated program declares a few scalar and small tensor inputs
   `param P = randn([3], seed=4)`), `const` names;
 - `def` functions (shape-polymorphic, possibly calling earlier functions),
   called from expressions;
-- `for` loops with literal bounds (the loop index used in expressions);
+- `for` loops with literal bounds (the loop index used in expressions): short
+  ones (the builder unrolls them) and long ones (17-60 iterations: a static
+  graph holds each as one `loop` node) — nested, inside `def` functions,
+  several carried values, captured outer values, bodies that call `grad`;
+- data-dependent `while` loops that always end (a static graph: a `while` node);
 - `if`/`elif`/`else` on build-time constants (`const` names and literals);
 - optionally in-language `grad(y, x)`, `print` and `assert`.
 
@@ -34,14 +38,27 @@ Options of `programs(...)`:
                      maximum, max, where, %, ...) so finite differences agree
                      with the gradients everywhere
     functions, loops, branches, leaves, consts   switch those features off
+    long_loops=False leave out long for loops (and the loops of functions)
+    whiles=False     leave out while loops (export cannot write them yet)
+    min_loops=k      at least k top-level long loops, whiles or calls of a
+                     function holding one
     derivatives=True use grad(y, x) inside the program
     prints=True      add print(...) statements; asserts=True adds always-true
                      data-dependent asserts
     max_depth, max_statements    size limits
     input_range      inputs are drawn uniformly-ish from [-r, r]
 
+Long loops and whiles stay numerically tame whatever their body draws: every
+step is a contraction of the carried values (`s = s*0.8 + 0.1*sin(t) +
+0.1*tanh(e)`, `s = sin(s)*0.9 + ...`, a gradient step on a convex function),
+`e` not reading the carries, so rounding differences between the modes and
+the gradients stay small through many steps; a while shrinks its counter by a
+factor in [0.4, 0.8] a step (at most 18 steps).
+
 `programs()` yields `(source, inputs)`; `program_and_shapes()` also yields
-the declared input shapes. The generator class `ProgramGen` may be driven
+the declared input shapes; `loop_programs()` yields `(source, inputs, info)`,
+info["expect"] the number of `loop` and `while` nodes the static graph must
+hold at least, info["carries"] the names of the loops' results. The generator class `ProgramGen` may be driven
 directly for other strategies (e.g. `ProgramGen(draw, opts).expr((3,), 2)`).
 """
 from __future__ import annotations
@@ -118,6 +135,9 @@ class Options:
     derivatives: bool = False
     prints: bool = False
     asserts: bool = False
+    long_loops: bool = True
+    whiles: bool = True
+    min_loops: int = 0
     max_depth: int = 3
     max_statements: int = 6
     input_range: float = 2.0
@@ -141,6 +161,14 @@ class ProgramGen:
         self.lines: list[str] = []
         self.counter = 0
         self.local: Optional[dict] = None              # inside a def: name -> "P"/"Q"/()
+        self.hidden: frozenset = frozenset()           # names expressions may not read
+        self.expect = {"loop": 0, "while": 0}          # nodes a static graph must hold
+        self.must_use: list[str] = []                  # names `out` must read (loop results)
+        self.loop_funcs: list[str] = []                # functions holding a long loop
+        self.indices: set = set()                      # for loop variables
+        # in a long loop's body, grad only by a carry: grad(y, v) of a captured v
+        # that a carry or another capture depends on is unrolled (static while: refused)
+        self.in_body = False
 
     # ---------------------------------------------------------------- utils
     def pick(self, seq):
@@ -151,6 +179,8 @@ class ProgramGen:
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
+        if prefix in ("i", "j"):
+            self.indices.add(f"{prefix}{self.counter}")
         return f"{prefix}{self.counter}"
 
     def literal(self) -> str:
@@ -158,7 +188,7 @@ class ProgramGen:
 
     def vars_of(self, shape) -> list[str]:
         env = self.local if self.local is not None else self.env
-        return [n for n, s in env.items() if s == shape]
+        return [n for n, s in env.items() if s == shape and n not in self.hidden]
 
     # ----------------------------------------------------------- expressions
     def expr(self, shape, depth: int) -> str:
@@ -173,7 +203,8 @@ class ProgramGen:
                 choices.append("stack")
             if shape != ():
                 choices.append("softmax")
-            if self.o.derivatives and self.local is None and self.vars_of(shape):
+            if self.o.derivatives and self.local is None and not self.in_body \
+                    and self.vars_of(shape):
                 choices.append("grad")
         if self.funcs:
             choices.append("call")
@@ -301,7 +332,11 @@ class ProgramGen:
         return f"{f}({self.expr(shape, depth)}, {self.partner(shape, depth)})"
 
     def _grad(self, shape, depth):
-        x = self.pick(self.vars_of(shape))
+        # not by a loop index (a constant: zeros, and a for loop that does it is unrolled)
+        names = [n for n in self.vars_of(shape) if n not in self.indices]
+        if not names:
+            return None
+        x = self.pick(names)
         return f"grad(sum({self.expr(shape, depth)} * {x}), {x})"
 
     # ------------------------------------------------------------ statements
@@ -319,6 +354,16 @@ class ProgramGen:
         name = self.fresh("f")
         self.local = {"p": "P", "q": "Q"}
         self.emit(f"def {name}(p, q):")
+        self.loop_t = None
+        if self.o.loops and self.o.long_loops and self.coin(0.4):
+            t, j = self.fresh("t"), self.fresh("j")
+            self.emit(f"{t} = p * 0.9", 1)  # a node of its own (t = p: unrolled, see aliased)
+            self.local[t] = "P"
+            self.emit(f"for {j} in range({self.draw(st.integers(17, 40))}):", 1)
+            self.local[j] = ()
+            self.carry_update(t, "P", {t: "P"}, 2)
+            self.loop_funcs.append(name)
+            self.loop_t = t
         for _ in range(self.draw(st.integers(0, 2))):
             t = self.fresh("t")
             if self.o.loops and self.coin(0.3):
@@ -330,9 +375,130 @@ class ProgramGen:
             else:
                 self.emit(f"{t} = {self.expr('P', 2)}", 1)
                 self.local[t] = "P"
-        self.emit(f"return {self.expr('P', 2)}", 1)
+        kept = f"{self.loop_t} * 0.5 + " if self.loop_t else ""  # the loop's result is used
+        self.emit(f"return {kept}{self.expr('P', 2)}", 1)
         self.local = None
         self.funcs.append(name)
+
+    # ------------------------------------------------------------ long loops
+    def tame(self, shape, depth: int, hide) -> str:
+        """tanh(e), e of `shape` not reading the names in `hide` (a loop's carries)."""
+        saved, self.hidden = self.hidden, self.hidden | frozenset(hide)
+        funcs = self.funcs  # (no loop inside a loop's body: eager mode would run n × m steps)
+        self.funcs = [f for f in funcs if f not in self.loop_funcs]
+        self.in_body, was = True, self.in_body
+        try:
+            return f"tanh({self.expr(shape, depth)})"
+        finally:
+            self.hidden, self.funcs, self.in_body = saved, funcs, was
+
+    def input_of(self, shape) -> str:
+        """An input that broadcasts to `shape` (a value that is not a constant)."""
+        if shape == "P":
+            return "p"
+        return self.pick([n for n, s in INPUTS.items() if _fits(s, shape)])
+
+    def carry_update(self, name: str, shape, carries: dict, indent: int) -> None:
+        """One step of a carried value that moves it at most 0.9x as far as the carries
+        moved (a contraction: rounding and gradients stay tame over many steps)."""
+        hide = list(carries)
+        e = self.tame(shape, self.draw(st.integers(1, 2)), hide)
+        forms = ["mix", "mix", "sin"] + (["grad"] if self.o.derivatives else [])
+        form = self.pick(forms)
+        if form == "sin":
+            self.emit(f"{name} = sin({name}) * 0.9 + 0.1 * {e}", indent)
+        elif form == "grad":  # a gradient step on a convex function of the carry
+            self.emit(f"{name} = {name} - 0.1 * grad(sum({name} * {name}) * 0.5 + "
+                      f"sum(sin({name}) * {e}) * 0.3, {name})", indent)
+        else:
+            other = self.pick(list(carries))
+            f = self.pick(["sin", "tanh", "cos"])
+            term = f"{f}({other})"
+            if not _fits(carries[other], shape):
+                term = f"mean({term})"
+            if self.coin(0.3):  # a captured value in the carried gradient's path
+                term = f"{term} * {self.tame(shape, 1, hide)}"
+            rho = self.pick(["0.5", "0.7", "0.8"])
+            self.emit(f"{name} = {name} * {rho} + 0.1 * {term} + 0.1 * {e}", indent)
+
+    def loop_body(self, carries: dict, indent: int, inner=None) -> None:
+        if self.coin(0.3):  # a value first bound inside the loop, read by the steps
+            t, shape = self.fresh("t"), self.pick(SHAPES)
+            # (on an input: a value of literals alone would be a leaf, unrolled)
+            self.emit(f"{t} = {self.tame(shape, 2, carries)} + 0.1 * {self.input_of(shape)}",
+                      indent)
+            self.env[t] = shape
+        for name in self.draw(st.permutations(list(carries))):
+            self.carry_update(name, carries[name], carries, indent)
+        if inner:
+            idx = self.fresh("i")
+            self.emit(f"for {idx} in range({inner}):", indent)
+            self.env[idx] = ()
+            names = self.draw(st.lists(st.sampled_from(list(carries)), min_size=1, unique=True))
+            for name in names:
+                self.carry_update(name, carries[name], carries, indent + 1)
+
+    def carried(self, k: int) -> dict:
+        """k new names bound to values that depend on an input: {name: shape}."""
+        carries = {}
+        for _ in range(k):
+            shape, name = self.pick(SHAPES), self.fresh("s")
+            self.emit(f"{name} = {self.expr(shape, 2)} * 0.5 + 0.1 * {self.input_of(shape)}")
+            self.env[name] = shape
+            carries[name] = shape
+        return carries
+
+    def long_for(self) -> None:
+        """A for loop a static graph holds as a loop node: flat, or nested (one of
+        the two may be short, unrolled)."""
+        kind = self.pick(["flat", "flat", "nested", "short outer", "short inner"])
+        n, inner = {"flat": (self.draw(st.integers(17, 60)), None),
+                    "nested": (self.draw(st.integers(17, 20)), self.draw(st.integers(17, 20))),
+                    "short outer": (self.draw(st.integers(2, 3)), self.draw(st.integers(17, 40))),
+                    "short inner": (self.draw(st.integers(17, 30)), self.draw(st.integers(2, 3)))
+                    }[kind]
+        carries = self.carried(self.draw(st.integers(1, 3)))
+        idx = self.fresh("i")
+        bounds = self.pick([f"{n}", f"2, {n + 2}", f"{n}, 0, -1"])  # n iterations each
+        self.emit(f"for {idx} in range({bounds}):")
+        self.env[idx] = ()
+        self.loop_body(carries, 1, inner)
+        self.must_use += list(carries)
+        self.expect["loop"] += 1
+
+    def while_loop(self) -> None:
+        """A while whose trip count depends on the data and that always ends: its
+        counter starts in [1.25, 2.75] and shrinks by a factor in [0.4, 0.8] a step."""
+        carries = self.carried(self.draw(st.integers(0, 2)))
+        r = self.fresh("r")
+        self.emit(f"{r} = 2 + tanh({self.expr((), 2)}) * 0.5 + 0.25 * tanh({self.input_of(())})")
+        self.env[r] = ()
+        carries[r] = ()
+        others = [c for c in carries if c != r]
+        x = self.pick(others) if others else r
+        view = x if carries[x] == () else f"mean({x})"
+        self.emit(f"while {r} > {self.pick(['0.05', '0.1', '0.3'])}:")
+        self.emit(f"{r} = {r} * (0.6 + 0.1 * {self.tame((), 1, carries)} + 0.1 * sin({view}))", 1)
+        for name in self.draw(st.permutations(others)):
+            self.carry_update(name, carries[name], carries, 1)
+        self.must_use += list(carries)
+        self.expect["while"] += 1
+
+    def call_loop_func(self) -> None:
+        """A top-level call of a function holding a long loop: one loop node per call."""
+        f, shape, name = self.pick(self.loop_funcs), self.pick(SHAPES), self.fresh("h")
+        self.emit(f"{name} = {f}({self.expr(shape, 1)} + 0.1 * {self.input_of(shape)}, "
+                  f"{self.partner(shape, 1)})")
+        self.env[name] = shape
+        self.must_use.append(name)
+        self.expect["loop"] += 1
+
+    def loop_statement(self) -> None:
+        kinds = (["for", "for"] if self.o.long_loops else []) + (["while"] if self.o.whiles else [])
+        if self.loop_funcs:
+            kinds.append("call")
+        kind = self.pick(kinds)
+        {"for": self.long_for, "while": self.while_loop, "call": self.call_loop_func}[kind]()
 
     def statement(self, indent: int = 0) -> None:
         kinds = ["assign", "assign", "assign"]
@@ -342,6 +508,8 @@ class ProgramGen:
         if indent == 0:
             if self.o.loops:
                 kinds.append("for")
+            if self.o.loops and (self.o.long_loops or self.o.whiles):
+                kinds.append("long loop")
             if self.o.branches:
                 kinds.append("if")
             if self.o.leaves:
@@ -353,6 +521,8 @@ class ProgramGen:
             if self.o.asserts:
                 kinds.append("assert")
         kind = self.pick(kinds)
+        if kind == "long loop":
+            return self.loop_statement()
         depth = self.draw(st.integers(1, self.o.max_depth))
         if kind == "assign":
             shape = self.pick(SHAPES)
@@ -422,8 +592,13 @@ class ProgramGen:
                 self.def_function()
         for _ in range(self.draw(st.integers(1, self.o.max_statements))):
             self.statement()
+        for _ in range(self.o.min_loops if self.o.loops else 0):
+            self.loop_statement()
+            if self.coin(0.3):
+                self.statement()
         names = [n for n in self.env if n not in self.consts and not n.startswith("i")]
         used = self.draw(st.lists(st.sampled_from(names), min_size=1, max_size=4, unique=True))
+        used += [n for n in dict.fromkeys(self.must_use) if n not in used]
         terms = [f"{self.pick(['sum', 'mean'])}({n})" for n in used]
         terms.append(self.expr((), 2))
         self.emit("out = " + " + ".join(terms))
@@ -441,6 +616,11 @@ class ProgramGen:
         return out
 
 
+def _fits(src, dst) -> bool:
+    """Whether a value of shape src broadcasts to shape dst."""
+    return src == dst or src == () or (src == (3,) and dst == (2, 3))
+
+
 @st.composite
 def program_and_shapes(draw, **options):
     """(source, inputs, {input name: shape})."""
@@ -454,6 +634,18 @@ def programs(draw, **options):
     """(source, inputs): a random valid program and values for its inputs."""
     src, inputs, _ = draw(program_and_shapes(**options))
     return src, inputs
+
+
+@st.composite
+def loop_programs(draw, min_loops: int = 1, **options):
+    """(source, inputs, info): a program with at least `min_loops` long loops or
+    whiles; info["expect"]: {"loop": k, "while": m}, the static graph holds at
+    least k loop and m while nodes; info["carries"]: the names of their results."""
+    gen = ProgramGen(draw, replace(Options(), min_loops=min_loops, **options))
+    src = gen.program()
+    info = {"expect": dict(gen.expect), "carries": list(dict.fromkeys(gen.must_use)),
+            "shapes": {n: gen.env[n] for n in dict.fromkeys(gen.must_use)}}
+    return src, gen.inputs(), info
 
 
 @st.composite

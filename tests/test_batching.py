@@ -177,7 +177,7 @@ def test_fallback_ops_are_few():
     its body, tests/test_loop_batch.py)."""
     from cgraph.batch.vectorize import loop_ops
 
-    assert loop_ops() == ["print", "scatter_add_like", "while"]
+    assert loop_ops() == ["print", "index_grad_like", "scatter_add_like", "while"]
 
 
 def test_failing_row_is_named():

@@ -213,7 +213,7 @@ RANDOM = settings(max_examples=3, deadline=None,
 
 @pytest.mark.parametrize("target", TARGETS)
 @RANDOM
-@given(cases=st.lists(programs(prints=False), min_size=12, max_size=12))
+@given(cases=st.lists(programs(prints=False, whiles=False), min_size=12, max_size=12))
 def test_random_programs_in_a_fresh_interpreter(tmp_path_factory, target, cases):
     tmp = tmp_path_factory.mktemp("random")
     progs = [(Program(src, "<random>"), inputs) for src, inputs in cases]
@@ -225,7 +225,7 @@ def test_random_programs_in_a_fresh_interpreter(tmp_path_factory, target, cases)
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
-@given(case=programs(derivatives=True, prints=False))
+@given(case=programs(derivatives=True, prints=False, whiles=False))
 def test_random_programs_with_grad_inside(tmp_path, target, case):
     src, inputs = case
     prog = Program(src, "<random>")

@@ -26,6 +26,8 @@ NOT_EXPORTED = {
     "loop": "a Python for loop over the body's lines (cgraph.export.writer)",
     "while": "not yet written: a static while loop cannot be exported (its trip count is "
              "known only when it runs); export reports it",
+    "index_grad_like": "made only in derivatives through a static while loop's history, "
+                       "which cannot be exported",
     "error": "stands for a failed build: never in a graph that is exported",
     "fused": "fusion is a run-time optimisation; the exported graph is optimised unfused",
     "fused_out": "fusion is a run-time optimisation; the exported graph is optimised unfused",

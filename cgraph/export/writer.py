@@ -147,7 +147,9 @@ class Lines:
         out.append(f"# {'a reverse loop' if a['step'] < 0 and a['start'] > 0 else 'a loop'}: "
                    f"{a['n']:,} iterations{where[3:] and ', ' + where[4:]}")
         if len(shapes) == 1:
-            out.append(f"{carries[0]} = {args[0]}")
+            first = self.g.nodes[n.inputs[0]]
+            literal_start = first.op.name == "const" and np.ndim(first.attrs["value"]) == 0
+            out.append(f"{carries[0]} = {lib.tensor(args[0]) if literal_start else args[0]}")
         else:
             at = 0
             for c, sh in zip(carries, shapes):
@@ -161,8 +163,8 @@ class Lines:
         start, step = a["start"], a["step"]
         index = f"float({k})" if (start, step) == (0.0, 1.0) else f"{literal(start)} + {literal(step)} * {k}"
         given = {}
-        if body.index is not None:
-            given[body.index] = index
+        if body.index is not None:  # torch: a tensor (torch.tanh(2.0) is an error)
+            given[body.index] = lib.tensor(index)
         given.update({c: v for c, v in zip(body.carries, carries) if c is not None})
         given.update({c: v for c, v in zip(body.captures, args[1:]) if c is not None})
         inner = Lines(self.m, body.graph, body.outs, node_names_of(body.graph), {}, given=given,

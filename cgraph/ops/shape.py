@@ -420,8 +420,13 @@ _INDEX_CASES = [
     {"shapes": [(2, 3, 4)], "attrs": {"items": (("ellipsis",), ("slice", 1, None, 2))}},
 ]
 
-defop("index", sig="x, items:any", forward=_index, shape=_index_shape,
-      vjp=lambda g, out, x, items=(): (F.index_grad(g, shape=list(x.shape), items=items),),
+def _index_vjp(g, out, x, items=()):
+    if S.known(x.shape):
+        return (F.index_grad(g, shape=list(x.shape), items=items),)
+    return (F.index_grad_like(g, x, items=items),)  # x's shape known only when it runs
+
+
+defop("index", sig="x, items:any", forward=_index, shape=_index_shape, vjp=_index_vjp,
       doc="x[...]: NumPy basic indexing (integers, slices, newaxis, ...)",
       deriv="the gradient written back into the indexed region (zeros elsewhere)",
       partials=("1",), family="internal", symbol="[]", dtype="same", batch="index",
@@ -435,6 +440,17 @@ defop("index_grad", sig="g, shape:shape, items:any", forward=_index_grad,
       test={"cases": [{"shapes": [(3,)], "attrs": {"shape": [4, 3], "items": (("int", 1),)}},
                       {"shapes": [(2, 3)], "attrs": {"shape": [4, 3],
                                                      "items": (("slice", None, None, -2),)}}]})
+
+
+defop("index_grad_like", sig="g, like, items:any",
+      forward=lambda g, like, items=(): _index_grad(g, np.shape(like), items),
+      shape=lambda s, items=(): s[1],
+      vjp=lambda gg, out, g, like, items=(): (F.index(gg, items=items), None),
+      doc="zeros of like's shape with g written into an indexed region (index_grad when the "
+          "shape is known only at run time: a while loop's history)",
+      deriv="index the gradient again; none for like", family="internal", symbol="[]ᵀ",
+      dtype="same",
+      test={"cases": [{"shapes": [(3,), (4, 3)], "attrs": {"items": (("int", 1),)}}]})
 
 
 def _take_shape(shapes):

@@ -391,7 +391,7 @@ def along(grads, d) -> float:
     return sum(float(np.sum(np.asarray(grads[k]) * d[k])) for k in d if k in grads)
 
 
-@settings(RANDOM, max_examples=40)
+@settings(RANDOM, max_examples=30)
 @given(loop_programs(derivatives=True))
 def test_random_loop_programs_agree_between_modes(case):
     src, inputs, info = case
@@ -417,7 +417,7 @@ def test_random_loop_programs_gradients_against_finite_differences(case, seed):
     assert abs(g - slope) <= 1e-5 * max(1.0, abs(g), abs(float(value))), f"{g} vs {slope}\n{src}"
 
 
-@settings(RANDOM, max_examples=20)
+@settings(RANDOM, max_examples=15)
 @given(loop_programs(smooth=True, derivatives=True), st.sampled_from(sorted(INPUTS)),
        st.integers(0, 2 ** 16))
 def test_random_second_derivatives_through_loops(case, x, seed):
@@ -482,8 +482,8 @@ def test_carried_values_that_never_meet_are_loop_nodes_of_their_own():
 CAPTURED_TARGETS = {  # grad(y, v) in the body, v captured, y reading what depends on v
     "another capture": "input v: [2]\ninput b\nc = v * b\ns = v * 0.5\nfor i in range(20):\n"
                        "    s = sin(s) * 0.9 + 0.1 * tanh(grad(sum(c * v), v))\nout = sum(s)\noutput out\n",
-    "a carry": "input w\nx = w * 0.5\nfor i in range(17):\n    x = x * 0.9 + 0.01 * grad(x * w, w)\n"
-               "out = x\noutput out\n",
+    "a carry": "input w\nx = w * 0.5\nz = w * 0.1\nfor i in range(17):\n    x = x * 0.9 + w * 0.01\n"
+               "    z = z * 0.5 + 0.01 * grad(x * w, w)\nout = x + z\noutput out\n",
 }
 
 

@@ -122,7 +122,10 @@ def _run(eng, types: list, vals: list, source: str):
 
     def feed(seg_t, seg_v, at_end=False):
         """Feed one line's types through the table; its actions, or None when
-        the table refuses a token (the value of the start rule at the end)."""
+        the table refuses a token (the value of the start rule at the end).
+        The shift/reduce step is written out here as in cgraph/parse.py's careful
+        loop, not shared through a function: it runs once a token, and a call a
+        token was measurable in the long-script benchmark."""
         ops = []
         record = ops.append
         j = 0

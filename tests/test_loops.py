@@ -65,6 +65,18 @@ def loop_count(src, inputs) -> int:
     return sum(n.op.name == "loop" for n in g.nodes)
 
 
+def unrolled_as_eager(src, inputs, name):
+    """The static graph holds no loop node for src, and gives eager mode's value and
+    gradients (the same leaves)."""
+    assert loop_count(src, inputs) == 0
+    value, grads = Program(src).gradients(inputs)
+    ev, eg = Program(src, mode="eager").gradients(inputs)
+    assert list(grads) == list(eg)
+    close(value, ev, f"{name}: value")
+    for k in eg:
+        close(grads[k], eg[k], f"{name}: ∂/∂{k}")
+
+
 def close(a, b, what):
     np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-10,
                                atol=1e-13, err_msg=what)
@@ -335,13 +347,7 @@ def test_bodies_whose_unrolled_meaning_a_loop_node_lacks_are_unrolled(name):
     # gradient) and the index is a constant (grad by it: zeros) — unrolled and in
     # eager mode; a loop node's body held neither, and its gradients differed
     src = UNROLLED_SEMANTICS[name]
-    assert loop_count(src, {"x": 0.3}) == 0
-    value, grads = Program(src).gradients({"x": 0.3})
-    ev, eg = Program(src, mode="eager").gradients({"x": 0.3})
-    assert list(grads) == list(eg)
-    close(value, ev, f"{name}: value")
-    for k in eg:
-        close(grads[k], eg[k], f"{name}: ∂/∂{k}")
+    unrolled_as_eager(src, {"x": 0.3}, name)
     # inside a function no name is a leaf: such a loop stays a node (its body's own
     # name t was once taken for a free name, an input of the program)
     fn = ("def f(x):\n    for i in range(20):\n        t = tanh(1.5)\n        x = x * 0.9 + t\n"
@@ -493,12 +499,7 @@ def test_grad_by_a_captured_value_follows_what_depends_on_it(name):
     # too; in a loop node's body c and v were inputs of their own, and it did not
     src = CAPTURED_TARGETS[name]
     inputs = {"v": np.array([0.3, -0.2]), "b": 0.7} if "input v" in src else {"w": 0.7}
-    assert loop_count(src, inputs) == 0   # unrolled (a static while: refused)
-    value, grads = Program(src).gradients(inputs)
-    ev, eg = Program(src, mode="eager").gradients(inputs)
-    close(value, ev, f"{name}: value")
-    for k in eg:
-        close(grads[k], eg[k], f"{name}: ∂/∂{k}")
+    unrolled_as_eager(src, inputs, name)   # (a static while: refused)
     free = "input w\ninput x\nfor i in range(20):\n    x = x * 0.9 + 0.1 * grad(w * w, w)\nout = x\noutput out\n"
     assert loop_count(free, {"w": 0.7, "x": 0.2}) == 1   # nothing else depends on w: a loop node
     w = "while" if name == "a carry" else None

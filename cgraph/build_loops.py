@@ -7,9 +7,11 @@ the sub-graph, a value from outside is captured as an input the first time
 the body reads it. Whether a loop stays one node is the optimiser's choice
 (cgraph.optimize.unroll: a short loop is unrolled, statement by statement with
 its i known, so that indexing by i is checked as it is built). A body that is
-not one step of fixed shape is unrolled too: print/assert/params/functions/return, random draws (each
-iteration draws anew), a carried value whose shape changes, or anything that
-needs the loop variable's value while building (x[i], if i == 0).
+not one step a loop node can hold is unrolled too: print/assert/params/
+functions/return, random draws (each iteration draws anew), a carried value
+whose shape changes, anything that needs the loop variable's value while
+building (x[i], if i == 0), or a grad whose paths run through earlier
+iterations (see `aliased`, `through_captures`).
 """
 from __future__ import annotations
 
@@ -58,8 +60,9 @@ def static_for(b, st, rng):
     if why is None:
         if (yield loop_task(b, st, rng)):
             return True
-        why = "its body is not one step of fixed shape: it needs the loop variable's value " \
-              "while building, or a carried value changes shape"
+        why = "its body is not one step a loop node can hold: it needs the loop variable's " \
+              "value while building, a carried value changes shape, or a grad in it follows " \
+              "paths through earlier iterations"
     record(b.g, st.span, "for", len(rng), "unrolled while building", why)
     return False
 
@@ -130,7 +133,7 @@ def leaf_free(bg, v) -> bool:
             continue
         seen.add(j)
         n = bg.nodes[j]
-        if n.op.name == "input" and n.name != "#i":
+        if n.op.name == "input" and n.name != INDEX:
             return False
         stack.extend(n.inputs)
     return True

@@ -350,8 +350,12 @@ def _zeros(shape, g):
 def static_while(b, st: A.While):
     """A `while` in a static graph: one while node, or the error saying why it needs
     eager mode."""
-    if not_loopable(st, b.funcs) is None and (yield loop_task(b, st)):
-        return
-    b.error("value", "a while loop needs eager mode here: a static graph holds it as one "
-            "while node only when its body is computation alone (no print, assert, param or "
-            "random draw; values that keep their shapes)", st.span, "run it with --mode eager")
+    why = not_loopable(st, b.funcs)
+    if why is None:
+        if (yield loop_task(b, st)):
+            return
+        why = "its body is not one step a while node can hold (a carried value changes " \
+              "shape, or a grad in it follows paths through earlier iterations)"
+    b.error("value", f"a while loop needs eager mode here: {why}; a static graph holds a while "
+            "loop as one node only when its body is computation alone", st.span,
+            "run it with --mode eager")

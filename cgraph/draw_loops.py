@@ -8,6 +8,7 @@ A 10,000-iteration loop is one picture of its body, not 10,000 copies.
 from __future__ import annotations
 
 from .draw_text import html_text
+from .loops import is_reverse, out_names
 
 LOOP_COLOR = "#3b6fb6"
 
@@ -18,11 +19,8 @@ def emit_cluster(d, u, w, ind: str, kinds_used: list) -> None:
     a = node.attrs
     body = a["body"]
     bg = body.graph
-    named = {}
-    for name, i in bg.names.items():
-        named.setdefault(i, name)
-    reverse = a.get("step", 1) < 0 and any(
-        bg.nodes[c].name and bg.nodes[c].name.startswith("#gx") for c in body.carries if c is not None)
+    named = out_names(body)
+    reverse = is_reverse(node)
     roles, outputs = {}, {}
     if body.index is not None:
         roles[body.index] = ("i", "index")

@@ -166,14 +166,28 @@ def describe(node) -> str:
             sym = n.op.symbol or n.op.name
             if sym not in ops:
                 ops.append(sym)
-    what = "reverse loop" if a["step"] < 0 and any(
-        bg.nodes[i].name and bg.nodes[i].name.startswith("#gx") for i in body.carries
-        if i is not None) else "loop"
+    what = "reverse loop" if is_reverse(node) else "loop"
     kept = ", keeping every carry" if a.get("history") else ""
     count = "as many iterations as its while loop ran" if a["n"] is None else \
         f"{a['n']:,} iterations"
     return (f"{what}: {count} of a {sum(need)}-node body "
             f"({' '.join(ops[:6])}{' …' if len(ops) > 6 else ''}){kept}")
+
+
+def is_reverse(node) -> bool:
+    """Whether a loop node is a reverse loop (a derivative's: it carries ∂x)."""
+    body = node.attrs["body"]
+    return node.attrs.get("step", 1) < 0 and any(
+        body.graph.nodes[i].name and body.graph.nodes[i].name.startswith("#gx")
+        for i in body.carries if i is not None)
+
+
+def out_names(body) -> dict:
+    """Body node -> the (first) name the program gives it: the carried names."""
+    named: dict = {}
+    for name, i in body.graph.names.items():
+        named.setdefault(i, name)
+    return named
 
 
 # ------------------------------------------------------------------ packing
@@ -257,7 +271,7 @@ def run_loop(x0, *caps, body, n, start, step, history=False):
                 return out
     plan = body.plan()
     iname, xnames, cnames = body.names()
-    xs = _split(x0, shapes)
+    xs = split(x0, shapes)
     feed = {c: v for c, v in zip(cnames, caps) if c is not None}
     dtype = np.asarray(x0).dtype
     rows = [_join(xs)] if history else None
@@ -320,7 +334,7 @@ def _one_slice(items, size) -> bool:
     return type(lo) is int and type(hi) is int and 0 <= lo <= hi <= size
 
 
-def _split(x, shapes):
+def split(x, shapes):
     x = np.asarray(x)
     if len(shapes) == 1:
         return [x]
@@ -515,7 +529,7 @@ def run_while(x0, *caps, body, cond, limit, history=False):
 
     shapes = body.shapes
     dtype = np.asarray(x0).dtype
-    xs = _split(x0, shapes)
+    xs = split(x0, shapes)
     tplan, plan = cond.plan(), body.plan()
     _, xnames, cnames = body.names()
     feed = {c: v for c, v in zip(cnames, caps) if c is not None}

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..loops import out_names, split
+
 MAX_OUTS = 3   # new carries explained per loop (a body of many carries: the first ones)
 
 
@@ -37,9 +39,7 @@ def sections(ex, digits: int) -> list:
             continue
         feed, labels = _first_step(ex, node, body)
         steps = []
-        named = {}
-        for name, j in bg.names.items():
-            named.setdefault(j, name)
+        named = out_names(body)
         read = bg.needed(body.outs)
         # the loop's state: carried values a step reads (not names it only sets)
         state = [k for k, c in enumerate(body.carries) if c is not None and read[c]]
@@ -72,19 +72,12 @@ def _first_step(ex, node, body):
     if body.index is not None:
         feed[bg.nodes[body.index].name] = np.float64(a["start"])
         labels[body.index] = "i"
-    x0 = np.asarray(ex.values[node.inputs[0]])
-    shapes = [tuple(bg.nodes[c].shape) if c is not None else None for c in body.carries]
-    flat = x0.reshape(-1)
-    at = 0
-    named = {}
-    for name, j in bg.names.items():
-        named.setdefault(j, name)
-    for k, (c, shape) in enumerate(zip(body.carries, shapes)):
-        if shape is None:
+    named = out_names(body)
+    # the loop's first carries, unpacked as the loop itself unpacks them
+    for k, (c, value) in enumerate(zip(body.carries, split(ex.values[node.inputs[0]],
+                                                           body.shapes))):
+        if c is None:
             continue
-        n = int(np.prod(shape))
-        value = x0 if len(body.carries) == 1 else flat[at:at + n].reshape(shape)
-        at += n
         feed[bg.nodes[c].name] = value
         labels[c] = named.get(body.outs[k]) or f"x{k}"
     for k, c in enumerate(body.captures):
